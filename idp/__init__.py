@@ -1,0 +1,125 @@
+"""eCitizen Passport: an OpenID Connect identity provider for a city's residents."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from idp.config import Settings, load_settings_or_exit
+from idp.extensions import babel, csrf, db, migrate
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+SUPPORTED_LOCALES = ["en"]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the application from validated settings (read from the environment by default)."""
+    settings = settings or load_settings_or_exit()
+    app = Flask(__name__, instance_path=settings.instance_path, instance_relative_config=False)
+    Path(settings.instance_path).mkdir(parents=True, exist_ok=True)
+    _configure_logging(settings)
+    for warning in settings.warnings:
+        app.logger.warning(warning)
+
+    app.config.update(
+        IDP_SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the (short-lived) server-side session instead
+        WTF_CSRF_SSL_STRICT=True,
+        # Room for a supporting document (account link requests) and the rest of its form.
+        MAX_CONTENT_LENGTH=max(1024 * 1024, settings.link_document_max_kb * 1024 + 64 * 1024),
+        TESTING=settings.env == "test",
+        PROPAGATE_EXCEPTIONS=False,  # tests see the error pages residents see; the log has the trace
+        PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
+    )
+    if settings.trust_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trust_proxy, x_proto=settings.trust_proxy,
+                                x_host=settings.trust_proxy)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+
+    from idp.delivery.mail import make_mailer
+    from idp.delivery.sms import make_sms_sender
+    from idp.security import headers
+    from idp.security.server_session import ServerSessionInterface, refuse_when_unavailable
+    from idp.services.passwords import Hasher
+    from idp.store import make_store
+
+    store = make_store(settings.redis_url)
+    app.extensions["idp.store"] = store
+    app.session_interface = ServerSessionInterface(store, settings.secure_cookies,
+                                                   settings.session_lifetime_hours * 3600)
+    app.before_request(refuse_when_unavailable)
+    app.extensions["idp.mailer"] = make_mailer(settings)
+    app.extensions["idp.sms"] = make_sms_sender(settings)
+    app.extensions["idp.hasher"] = Hasher(settings.argon2_memory_kib, settings.argon2_time_cost,
+                                          settings.argon2_parallelism, settings.max_concurrent_hashes)
+    headers.init_app(app)
+    from idp import observability
+
+    observability.init_app(app)
+
+    from flask_babel import get_locale
+
+    from idp import errors
+    from idp.oidc import init_app as init_oidc
+    from idp.web import account, admin, auth, mfa, municipal
+    from idp.web.current import current_user
+
+    app.jinja_env.globals.update(current_user=current_user, get_locale=get_locale)
+    errors.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(mfa.bp)
+    app.register_blueprint(municipal.bp)
+    app.register_blueprint(admin.bp)
+    init_oidc(app)
+
+    from idp import cli
+
+    cli.register(app)
+    return app
+
+
+def _select_locale() -> str | None:
+    if not has_request_context():  # CLI commands and background work: the default language
+        return "en"
+    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """SQLite in WAL mode with foreign keys enforced."""
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def _configure_logging(settings: Settings) -> None:
+    from idp.observability import configure_logging
+
+    level = getattr(logging, settings.log_level.upper())
+    if settings.log_format == "text" and not logging.getLogger().handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(level, settings.log_format == "json")

@@ -1,0 +1,75 @@
+"""``idp clients create`` and ``idp clients list``."""
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import with_appcontext
+
+from idp.services import DomainError, audit
+from idp.services import clients as client_service
+
+
+@click.group()
+def clients() -> None:
+    """Register and list department (OIDC client) applications."""
+
+
+@clients.command("create")
+@click.option("--name", required=True, help="The department application's name, shown to residents.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="An exact redirect URI (repeatable).")
+@click.option("--post-logout-redirect-uri", "post_logout", multiple=True, help="An exact post-logout redirect URI (repeatable).")
+@click.option("--backchannel-logout-uri", default=None, help="Back-channel logout URI.")
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE only), e.g. a mobile app.")
+@click.option("--scope", default="openid profile email", show_default=True, help="Space-separated scopes the client may ask for.")
+@click.option("--grant-type", "grant_types", multiple=True,
+              type=click.Choice(client_service.SUPPORTED_GRANTS), help="Allowed grant type (repeatable). Default: authorization_code and refresh_token.")
+@click.option("--first-party", is_flag=True, help="A city-run application: residents are not asked for consent.")
+@click.option("--jwks-file", type=click.File("r"), default=None, help="The client's public JWK Set, for private_key_jwt.")
+@click.option("--purpose", default="", help="One line residents see on the sign-in and consent pages.")
+@click.option("--logo", "logo_file", type=click.File("rb"), default=None, help="The department's logo (PNG or JPEG, <= 64 KB).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@with_appcontext
+def create(name, redirect_uris, post_logout, backchannel_logout_uri, public, scope, grant_types, first_party,
+           jwks_file, purpose, logo_file, as_json) -> None:
+    """Register a client. The secret is printed once and stored only as a keyed digest."""
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.load(jwks_file)
+        except ValueError:
+            raise click.ClickException("the JWKS file is not valid JSON") from None
+    logo = logo_file.read(client_service.MAX_LOGO_BYTES + 1) if logo_file is not None else None
+    try:
+        client_service.check_branding(purpose, logo)  # before anything is written
+        client, secret = client_service.create_client(
+            name, list(redirect_uris), post_logout_redirect_uris=list(post_logout),
+            backchannel_logout_uri=backchannel_logout_uri, public=public, scope=scope,
+            grant_types=list(grant_types) or ["authorization_code", "refresh_token"], first_party=first_party,
+            jwks=jwks)
+        client_service.set_branding(client, purpose=purpose, logo=logo)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    audit.record("client.created", client_id=client.client_id, via="cli")
+    result = client_service.describe(client)
+    if secret:
+        result["client_secret"] = secret
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(f"client_id:     {client.client_id}")
+        if secret:
+            click.echo(f"client_secret: {secret}  (shown once; store it safely)")
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+def list_command(as_json: bool) -> None:
+    """List registered clients (never their secrets)."""
+    rows = [client_service.describe(c) for c in client_service.list_clients()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['client_id']}  {row['client_name']}  {' '.join(row['redirect_uris'])}")

@@ -1,0 +1,308 @@
+"""Settings read from ``IDP_*`` environment variables and validated once at start.
+
+Every bad value produces one line naming the variable and the reason; values are never
+echoed back (they may be secrets).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """Raised with one line per bad variable."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _int(low: int, high: int):
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _issuer(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    return raw.strip().rstrip("/")
+
+
+def _choice(*options: str):
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError("must be one of " + ", ".join(options))
+        return value
+
+    return parse
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _url(*schemes: str):
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw.strip())
+        if parts.scheme not in schemes:
+            raise ValueError("must be a URL starting with " + " or ".join(s + "://" for s in schemes))
+        return raw.strip()
+
+    return parse
+
+
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+        raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    if value.startswith("postgres:"):
+        value = "postgresql+psycopg:" + value[len("postgres:"):]
+    elif value.startswith("postgresql:"):
+        value = "postgresql+psycopg:" + value[len("postgresql:"):]
+    return value
+
+
+def _region(raw: str) -> str:
+    import phonenumbers
+
+    value = raw.strip().upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("must be a two-letter region code such as ZA")
+    return value
+
+
+def _rp_id(raw: str) -> str:
+    value = raw.strip().lower()
+    if not value or "/" in value or ":" in value or value.replace(".", "").isdigit():
+        raise ValueError("must be a host name such as id.example.gov.za (no scheme, port or IP address)")
+    return value
+
+
+def _regex(raw: str) -> str:
+    import re
+
+    try:
+        re.compile(raw)
+    except re.error:
+        raise ValueError("must be a valid regular expression") from None
+    return raw
+
+
+def _secret_key(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters")
+    return raw
+
+
+# (environment variable, attribute, parser, default). A default of None means "derived".
+_SPEC = [
+    ("IDP_ENV", "env", _choice("development", "production", "test"), "development"),
+    ("IDP_ISSUER", "issuer", _issuer, "http://localhost:5000"),
+    ("IDP_DATABASE_URL", "database_url", _database_url, None),
+    ("IDP_REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), None),
+    ("IDP_SECRET_KEY", "secret_key", _secret_key, None),
+    ("IDP_INSTANCE_PATH", "instance_path", _text, None),
+    ("IDP_SMTP_HOST", "smtp_host", _text, None),
+    ("IDP_SMTP_PORT", "smtp_port", _int(1, 65535), 587),
+    ("IDP_SMTP_USERNAME", "smtp_username", _text, None),
+    ("IDP_SMTP_PASSWORD", "smtp_password", _text, None),
+    ("IDP_SMTP_STARTTLS", "smtp_starttls", _bool, True),
+    ("IDP_MAIL_FROM", "mail_from", _text, "eCitizen Passport <no-reply@localhost>"),
+    ("IDP_OUTBOX_DIR", "outbox_dir", _text, None),
+    ("IDP_PASSWORD_MIN_LENGTH", "password_min_length", _int(8, 64), 12),
+    ("IDP_ARGON2_MEMORY_KIB", "argon2_memory_kib", _int(19456, 4194304), 19456),
+    ("IDP_ARGON2_TIME_COST", "argon2_time_cost", _int(2, 20), 2),
+    ("IDP_ARGON2_PARALLELISM", "argon2_parallelism", _int(1, 16), 1),
+    ("IDP_MAX_CONCURRENT_HASHES", "max_concurrent_hashes", _int(1, 256), 4),
+    ("IDP_SESSION_LIFETIME_HOURS", "session_lifetime_hours", _int(1, 24 * 30), 12),
+    ("IDP_ACCESS_TOKEN_LIFETIME", "access_token_lifetime", _int(60, 3600), 600),
+    ("IDP_ID_TOKEN_LIFETIME", "id_token_lifetime", _int(60, 3600), 300),
+    ("IDP_REFRESH_TOKEN_LIFETIME_DAYS", "refresh_token_lifetime_days", _int(1, 365), 30),
+    ("IDP_SIGNING_ALG", "signing_alg", _choice("rs256", "es256"), "rs256"),
+    ("IDP_LOGIN_MAX_FAILURES", "login_max_failures", _int(3, 100), 10),
+    ("IDP_LOGIN_FAILURE_WINDOW", "login_failure_window", _int(60, 86400), 900),
+    ("IDP_IP_MAX_FAILURES", "ip_max_failures", _int(5, 10000), 100),
+    ("IDP_TRUST_PROXY", "trust_proxy", _int(0, 5), 0),
+    ("IDP_LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "info"),
+    ("IDP_PHONE_DEFAULT_REGION", "phone_default_region", _region, "ZA"),
+    ("IDP_SMS_BACKEND", "sms_backend", _choice("outbox", "http", "clickatell"), "outbox"),
+    ("IDP_SMS_OUTBOX_DIR", "sms_outbox_dir", _text, None),
+    ("IDP_SMS_HTTP_URL", "sms_http_url", _url("http", "https"), None),
+    ("IDP_SMS_HTTP_AUTH_HEADER", "sms_http_auth_header", _text, None),
+    ("IDP_SMS_CLICKATELL_API_KEY", "sms_clickatell_api_key", _text, None),
+    ("IDP_SMS_CLICKATELL_URL", "sms_clickatell_url", _url("http", "https"), "https://platform.clickatell.com/v1/message"),
+    ("IDP_SMS_TIMEOUT", "sms_timeout", _int(1, 60), 10),
+    ("IDP_SMS_MAX_PER_NUMBER", "sms_max_per_number", _int(1, 100), 5),
+    ("IDP_SMS_MAX_PER_IP", "sms_max_per_ip", _int(1, 10000), 20),
+    ("IDP_SMS_SECOND_FACTOR", "sms_second_factor", _bool, True),
+    ("IDP_WEBAUTHN_RP_ID", "webauthn_rp_id", _rp_id, None),
+    ("IDP_TRUST_BROWSER_DAYS", "trust_browser_days", _int(0, 90), 30),
+    ("IDP_ACCOUNT_NUMBER_PATTERN", "account_number_pattern", _regex, r"[0-9]{10}"),
+    ("IDP_ACCOUNT_NUMBER_CHECK", "account_number_check", _choice("luhn", "none"), "luhn"),
+    ("IDP_LINK_DOCUMENT_MAX_KB", "link_document_max_kb", _int(100, 20480), 5120),
+    ("IDP_METRICS_TOKEN", "metrics_token", _secret_key, None),
+    ("IDP_LOG_FORMAT", "log_format", _choice("text", "json"), None),
+]
+
+
+@dataclass
+class Settings:
+    """Validated configuration; build it with :func:`load_settings`."""
+
+    env: str = "development"
+    issuer: str = "http://localhost:5000"
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: str = ""
+    instance_path: str = ""
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "eCitizen Passport <no-reply@localhost>"
+    outbox_dir: str = ""
+    password_min_length: int = 12
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    max_concurrent_hashes: int = 4
+    session_lifetime_hours: int = 12
+    access_token_lifetime: int = 600
+    id_token_lifetime: int = 300
+    refresh_token_lifetime_days: int = 30
+    signing_alg: str = "rs256"
+    login_max_failures: int = 10
+    login_failure_window: int = 900
+    ip_max_failures: int = 100
+    trust_proxy: int = 0
+    log_level: str = "info"
+    phone_default_region: str = "ZA"
+    sms_backend: str = "outbox"
+    sms_outbox_dir: str = ""
+    sms_http_url: str | None = None
+    sms_http_auth_header: str | None = None
+    sms_clickatell_api_key: str | None = None
+    sms_clickatell_url: str = "https://platform.clickatell.com/v1/message"
+    sms_timeout: int = 10
+    sms_max_per_number: int = 5
+    sms_max_per_ip: int = 20
+    sms_second_factor: bool = True
+    webauthn_rp_id: str = ""
+    trust_browser_days: int = 30
+    account_number_pattern: str = r"[0-9]{10}"
+    account_number_check: str = "luhn"
+    link_document_max_kb: int = 5120
+    metrics_token: str | None = None
+    log_format: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get ``Secure`` and the ``__Host-`` prefix when the issuer is https."""
+        return self.issuer.startswith("https://")
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate ``IDP_*`` variables; raise :class:`ConfigError` listing every problem."""
+    environ = dict(os.environ if environ is None else environ)
+    problems: list[str] = []
+    values: dict[str, object] = {}
+    for var, attr, parse, default in _SPEC:
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            if default is not None:
+                values[attr] = default
+            continue
+        try:
+            values[attr] = parse(raw)
+        except ValueError as exc:
+            problems.append(f"{var}: {exc}")
+    settings = Settings(**values)  # type: ignore[arg-type]
+
+    production = settings.env == "production"
+    if production and not environ.get("IDP_SECRET_KEY"):
+        problems.append("IDP_SECRET_KEY: is required when IDP_ENV=production")
+    if production and not settings.issuer.startswith("https://"):
+        problems.append("IDP_ISSUER: must be an https URL when IDP_ENV=production")
+    if settings.smtp_host is None and (settings.smtp_username or settings.smtp_password):
+        problems.append("IDP_SMTP_HOST: is required when IDP_SMTP_USERNAME or IDP_SMTP_PASSWORD is set")
+    if settings.sms_backend == "http" and not settings.sms_http_url:
+        problems.append("IDP_SMS_HTTP_URL: is required when IDP_SMS_BACKEND=http")
+    if settings.sms_backend == "clickatell" and not settings.sms_clickatell_api_key:
+        problems.append("IDP_SMS_CLICKATELL_API_KEY: is required when IDP_SMS_BACKEND=clickatell")
+    issuer_host = urlsplit(settings.issuer).hostname or ""
+    if settings.webauthn_rp_id and not (issuer_host == settings.webauthn_rp_id
+                                        or issuer_host.endswith("." + settings.webauthn_rp_id)):
+        problems.append("IDP_WEBAUTHN_RP_ID: must be the issuer's host name or a parent domain of it")
+    if problems:
+        raise ConfigError(problems)
+
+    instance = Path(settings.instance_path or Path.cwd() / "instance").resolve()
+    settings.instance_path = str(instance)
+    if not settings.database_url:
+        settings.database_url = f"sqlite:///{instance / 'idp.sqlite3'}"
+    if not settings.outbox_dir:
+        settings.outbox_dir = str(instance / "outbox")
+    if not settings.log_format:
+        settings.log_format = "json" if production else "text"
+    if not settings.sms_outbox_dir:
+        settings.sms_outbox_dir = str(instance / "sms-outbox")
+    if not settings.webauthn_rp_id:
+        settings.webauthn_rp_id = issuer_host
+    if not settings.secret_key:
+        settings.secret_key = _development_secret(instance)
+        settings.warnings.append(
+            "IDP_SECRET_KEY is not set: using a generated development key kept in "
+            f"{instance / 'secret_key'}; set IDP_SECRET_KEY in production."
+        )
+    return settings
+
+
+def _development_secret(instance: Path) -> str:
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def load_settings_or_exit(environ: dict[str, str] | None = None) -> Settings:
+    """Like :func:`load_settings`, but print the problems and exit with status 2."""
+    try:
+        return load_settings(environ)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"configuration error: {line}", file=sys.stderr)
+        raise SystemExit(2) from None

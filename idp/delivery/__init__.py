@@ -1,0 +1,1 @@
+"""Adapters that talk to the outside world (mail, SMS)."""

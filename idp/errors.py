@@ -1,0 +1,74 @@
+"""Error pages and JSON errors without stack traces; unavailable backends answer 503."""
+from __future__ import annotations
+
+import logging
+
+from authlib.integrations.flask_oauth2.errors import _HTTPException as ProtocolError
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from idp.services import DomainError
+from idp.store import StoreUnavailable
+
+log = logging.getLogger("idp.errors")
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and not request.accept_mimetypes.accept_html
+
+
+def _page(status: int, title: str, message: str, headers: dict | None = None):
+    if _wants_json():
+        response = jsonify(error=title, error_description=message)
+    else:
+        response = render_template("error.html", title=title, message=message, status=status)
+    return response, status, headers or {}
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(_exc):
+        return _page(400, _("Your form expired"),
+                     _("For your safety the form could not be used. Go back, reload the page and try again."))
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        return _page(exc.status, _("That did not work"), exc.message)
+
+    @app.errorhandler(StoreUnavailable)
+    @app.errorhandler(OperationalError)
+    def _unavailable(exc):
+        log.error("backend unavailable: %s", type(exc).__name__)
+        from idp.extensions import db
+
+        db.session.rollback()
+        return _page(503, _("Temporarily unavailable"),
+                     _("The service is temporarily unavailable. Please try again in a minute."),
+                     {"Retry-After": "30"})
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if isinstance(exc, ProtocolError):
+            return exc.get_response()  # Authlib's own JSON error, with WWW-Authenticate
+        # Failures outside the view (opening or saving the session) reach Flask as a 500
+        # wrapping the original error: an unreachable backend still answers 503.
+        if isinstance(getattr(exc, "original_exception", None), (StoreUnavailable, OperationalError)):
+            return _unavailable(exc.original_exception)
+        messages = {
+            404: (_("Page not found"), _("We could not find that page. Check the address or go to the home page.")),
+            405: (_("Not allowed"), _("That action is not allowed here.")),
+            413: (_("Too large"), _("What you sent is too large.")),
+            429: (_("Too many attempts"), _("Too many attempts. Wait a few minutes and try again.")),
+        }
+        title, message = messages.get(exc.code, (_("Something went wrong"), _("The request could not be handled.")))
+        return _page(exc.code or 500, title, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _page(500, _("Something went wrong"),
+                     _("Something went wrong on our side. Please try again; if it keeps happening, contact the city's help desk."))

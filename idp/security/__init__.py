@@ -1,0 +1,1 @@
+"""Cross-cutting protections: response headers, server-side sessions."""

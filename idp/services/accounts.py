@@ -1,0 +1,53 @@
+"""Residents' accounts: creating them and finding them by email."""
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from idp.extensions import db
+from idp.models import User
+from idp.models.types import utcnow
+from idp.services import DomainError, passwords
+
+
+def canonical_email(raw: str) -> str:
+    """Validate an address's syntax and return its canonical (lower-case) form."""
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        raise DomainError("invalid_email", _("Enter an email address like name@example.com.")) from None
+    return result.normalized.lower()
+
+
+def find_by_email(email: str) -> User | None:
+    try:
+        canonical = canonical_email(email)
+    except DomainError:
+        return None
+    return db.session.scalar(db.select(User).where(User.email == canonical))
+
+
+def check_password_policy(password: str, *, email: str = "", name: str = "") -> None:
+    """Raise DomainError with the policy's reason when the password is not acceptable."""
+    settings = current_app.config["IDP_SETTINGS"]
+    result = passwords.check_policy(password, settings.password_min_length, email=email, name=name)
+    if not result.ok:
+        raise DomainError("weak_password", result.reason)
+
+
+def create_user(email: str, password: str, *, name: str = "", email_verified: bool = False) -> User:
+    """Create a resident; raises DomainError('email_taken') when the address is registered."""
+    canonical = canonical_email(email)
+    check_password_policy(password, email=canonical, name=name)
+    hasher = current_app.extensions["idp.hasher"]
+    user = User(email=canonical, name=name.strip(), email_verified=email_verified,
+                password_hash=hasher.hash(password), password_changed_at=utcnow(), roles=[])
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise DomainError("email_taken", _("That email address is already registered.")) from None
+    return user

@@ -1,0 +1,206 @@
+"""Registering department clients and checking their secrets (keyed digests, not hashes)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from idp.extensions import db
+from idp.models import Client
+from idp.oidc.claims import SCOPES as SUPPORTED_SCOPES
+from idp.services import DomainError
+
+SUPPORTED_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def secret_digest(secret: str) -> str:
+    """HMAC-SHA256 of a client secret under the server key."""
+    key = current_app.config["IDP_SETTINGS"].secret_key.encode()
+    return hmac.new(key, b"client-secret:" + secret.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_secret(client: Client, secret: str | None) -> bool:
+    if not client.client_secret_digest or not secret:
+        return False
+    return hmac.compare_digest(client.client_secret_digest, secret_digest(secret))
+
+
+def validate_uri(uri: str, what: str) -> str:
+    """An absolute https URI (http only on loopback), without a fragment."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise DomainError("invalid_uri", f"{what} must be an absolute https URL")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise DomainError("invalid_uri", f"{what} must use https (http is allowed only for localhost)")
+    if parts.fragment or "#" in uri:
+        raise DomainError("invalid_uri", f"{what} must not contain a fragment")
+    if parts.username or parts.password:
+        raise DomainError("invalid_uri", f"{what} must not contain user information")
+    return uri
+
+
+def create_client(name: str, redirect_uris, *, post_logout_redirect_uris=(), backchannel_logout_uri=None,
+                  public: bool = False, scope: str = "openid profile email",
+                  grant_types=("authorization_code", "refresh_token"), first_party: bool = False,
+                  jwks: dict | None = None, token_endpoint_auth_method: str | None = None):
+    """Register a client; returns (client, secret) — the secret (None for public clients) is
+    shown once and only its digest is kept."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise DomainError("invalid_name", "name must be 1 to 200 characters")
+    grant_types = list(dict.fromkeys(grant_types))
+    for grant in grant_types:
+        if grant not in SUPPORTED_GRANTS:
+            raise DomainError("invalid_grant_type", f"unsupported grant type: {grant} (use one of {', '.join(SUPPORTED_GRANTS)})")
+    redirect_uris = [validate_uri(u, "redirect URI") for u in redirect_uris]
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise DomainError("invalid_redirect_uri", "at least one redirect URI is needed for authorization_code")
+    post_logout = [validate_uri(u, "post-logout redirect URI") for u in post_logout_redirect_uris]
+    if backchannel_logout_uri:
+        validate_uri(backchannel_logout_uri, "back-channel logout URI")
+    scopes = scope.split()
+    for item in scopes:
+        if item not in SUPPORTED_SCOPES:
+            raise DomainError("invalid_scope", f"unsupported scope: {item} (use {' '.join(SUPPORTED_SCOPES)})")
+    if public and "client_credentials" in grant_types:
+        raise DomainError("invalid_grant_type", "a public client cannot use client_credentials")
+    method = token_endpoint_auth_method or ("none" if public else ("private_key_jwt" if jwks else "client_secret_basic"))
+    if method not in ("none", "client_secret_basic", "client_secret_post", "private_key_jwt"):
+        raise DomainError("invalid_auth_method", "unsupported token endpoint authentication method")
+    if method == "private_key_jwt" and not jwks:
+        raise DomainError("invalid_jwks", "private_key_jwt needs the client's public keys (jwks)")
+    secret = None if public or method == "private_key_jwt" else secrets.token_urlsafe(32)
+    client = Client(client_id=secrets.token_urlsafe(16), name=name, redirect_uris=redirect_uris,
+                    post_logout_redirect_uris=post_logout, backchannel_logout_uri=backchannel_logout_uri,
+                    scope=" ".join(dict.fromkeys(scopes)), grant_types=grant_types, response_types=["code"],
+                    token_endpoint_auth_method=method, jwks=jwks, first_party=first_party,
+                    client_secret_digest=secret_digest(secret) if secret else None)
+    db.session.add(client)
+    db.session.commit()
+    return client, secret
+
+
+def find_client(client_id: str | None) -> Client | None:
+    if not client_id or len(client_id) > 64:
+        return None
+    client = db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+    return None if client is None or client.disabled else client
+
+
+def list_clients() -> list[Client]:
+    return list(db.session.scalars(db.select(Client).order_by(Client.created_at)))
+
+
+def describe(client: Client) -> dict:
+    """The registered metadata of a client (never its secret)."""
+    return {
+        "client_id": client.client_id, "client_name": client.name, "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "backchannel_logout_uri": client.backchannel_logout_uri, "scope": client.scope,
+        "grant_types": client.grant_types, "response_types": client.response_types,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method, "first_party": client.first_party,
+    }
+
+
+def update_client(client: Client, *, name: str, redirect_uris, post_logout_redirect_uris=(),
+                  backchannel_logout_uri: str | None = None, scope: str, first_party: bool) -> dict:
+    """Change a client's registration (validated like at creation); returns what changed as
+    {field: [before, after]} for the audit trail."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise DomainError("invalid_name", "name must be 1 to 200 characters")
+    redirect_uris = [validate_uri(u, "redirect URI") for u in redirect_uris]
+    if "authorization_code" in (client.grant_types or []) and not redirect_uris:
+        raise DomainError("invalid_redirect_uri", "at least one redirect URI is needed for authorization_code")
+    post_logout = [validate_uri(u, "post-logout redirect URI") for u in post_logout_redirect_uris]
+    if backchannel_logout_uri:
+        validate_uri(backchannel_logout_uri, "back-channel logout URI")
+    scopes = list(dict.fromkeys(scope.split()))
+    unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
+    if unknown or "openid" not in scopes:
+        raise DomainError("invalid_scope", f"scopes must include openid and come from: {' '.join(SUPPORTED_SCOPES)}")
+    wanted = {"name": name, "redirect_uris": redirect_uris, "post_logout_redirect_uris": post_logout,
+              "backchannel_logout_uri": backchannel_logout_uri or None, "scope": " ".join(scopes),
+              "first_party": bool(first_party)}
+    changes = {key: [getattr(client, key), value] for key, value in wanted.items() if getattr(client, key) != value}
+    for key, (_, value) in changes.items():
+        setattr(client, key, value)
+    db.session.commit()
+    return changes
+
+
+def set_disabled(client: Client, disabled: bool) -> None:
+    """Disable (no new sign-ins or tokens; live tokens revoked) or enable a client."""
+    from idp.models import Token
+    from idp.models.types import utcnow
+
+    client.disabled = disabled
+    if disabled:
+        db.session.execute(db.update(Token).where(Token.client_id == client.client_id, Token.revoked_at.is_(None))
+                           .values(revoked_at=utcnow()))
+    db.session.commit()
+
+
+def rotate_secret(client: Client) -> str:
+    """A new secret for a confidential client (the old one stops working); shown once."""
+    if client.client_secret_digest is None:
+        raise DomainError("no_secret", "this client does not use a client secret")
+    secret = secrets.token_urlsafe(32)
+    client.client_secret_digest = secret_digest(secret)
+    db.session.commit()
+    return secret
+
+
+LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+MAX_LOGO_BYTES = 64 * 1024
+
+
+def check_branding(purpose: str, logo: bytes | None) -> tuple[str, str | None]:
+    """The cleaned purpose line and the logo's type; DomainError when either is not acceptable
+    (a logo is a PNG or JPEG, checked by content, of at most 64 KB)."""
+    text = " ".join((purpose or "").split())
+    if len(text) > 300:
+        raise DomainError("invalid_purpose", "the purpose line is at most 300 characters")
+    kind = None
+    if logo:
+        kind = next((t for magic, t in LOGO_TYPES.items() if logo.startswith(magic)), None)
+        if kind is None or len(logo) > MAX_LOGO_BYTES:
+            raise DomainError("invalid_logo", "the logo must be a PNG or JPEG file of at most 64 KB")
+    return text, kind
+
+
+def set_branding(client: Client, *, purpose: str, logo: bytes | None = None) -> dict:
+    """Set the purpose line and (optionally a new) logo residents see on the sign-in and consent
+    pages; returns what changed."""
+    text, kind = check_branding(purpose, logo)
+    changes = {}
+    if text != client.purpose:
+        changes["purpose"] = [client.purpose, text]
+        client.purpose = text
+    if logo:
+        client.logo, client.logo_type = logo, kind
+        changes["logo"] = ["", f"{kind}, {len(logo)} bytes"]
+    db.session.commit()
+    return changes
+
+
+def from_authorize_url(url: str | None) -> tuple[Client, str] | None:
+    """For a same-site ``/authorize?...`` URL: the (enabled) client and the registered redirect URI it
+    names, or None when it names no client or an unregistered redirect URI."""
+    from urllib.parse import parse_qs
+
+    parts = urlsplit(url or "")
+    if parts.path != "/authorize" or parts.netloc:
+        return None
+    query = parse_qs(parts.query)
+    client = find_client((query.get("client_id") or [""])[0])
+    if client is None:
+        return None
+    redirect_uri = (query.get("redirect_uri") or [None])[0] or client.get_default_redirect_uri()
+    if not redirect_uri or redirect_uri not in (client.redirect_uris or []):
+        return None
+    return client, redirect_uri

@@ -1,0 +1,41 @@
+"""Security notices by email: each says what happened and carries a one-tap "this wasn't me" link
+(see :mod:`idp.services.compromise`)."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from idp.models import User
+from idp.models.types import utcnow
+from idp.services import action_tokens as links
+
+
+def _what(event: str, detail: str) -> tuple[str, str]:
+    """(subject, sentence) for an event."""
+    texts = {
+        "factor_added": (_("A sign-in method was added to your account"),
+                         _("A sign-in method was added to your eCitizen Passport account: %(d)s.", d=detail)),
+        "factor_removed": (_("A sign-in method was removed from your account"),
+                           _("A sign-in method was removed from your eCitizen Passport account: %(d)s.", d=detail)),
+        "recovery_code_used": (_("A recovery code was used"),
+                               _("One of your recovery codes was used to sign in. %(d)s", d=detail)),
+        "recovery_codes_regenerated": (_("New recovery codes were made"),
+                                       _("New recovery codes were made for your account; the old ones no longer work.")),
+        "phone_changed": (_("Your mobile number was changed"),
+                          _("A new mobile number was verified for your eCitizen Passport account.")),
+        "phone_removed": (_("Your mobile number was removed"),
+                          _("The mobile number was removed from your eCitizen Passport account.")),
+        "new_device": (_("New sign-in to your account"),
+                       _("Your eCitizen Passport account was signed in to from a browser we have not seen before: %(d)s.",
+                         d=detail)),
+    }
+    return texts[event]
+
+
+def send(user: User, event: str, *, ip: str = "", detail: str = "", factor: dict | None = None) -> None:
+    """Email the resident about ``event``; ``factor`` ({"kind", "id"}) names a factor that the
+    "this wasn't me" link should remove. The message is queued (see mail_queue)."""
+    subject, sentence = _what(event, detail)
+    raw = links.issue(user.id, links.NOT_ME, data={"event": event, "factor": factor or {}})
+    when = utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    links.notify(user.email, subject, "security_notice", link=links.absolute_link(f"/not-me/{raw}"),
+                        name=user.name, sentence=sentence, when=when, ip=ip)

@@ -1,0 +1,113 @@
+"""Checking a resident's password, with throttling that does not reveal whether an account exists."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from flask import current_app
+
+from idp.extensions import db
+from idp.models import User
+from idp.services import DomainError, accounts, audit, throttle
+
+ACCOUNT = "login-account"
+IP = "login-ip"
+
+
+@dataclass(frozen=True)
+class SigninResult:
+    user: User | None
+    throttled: bool = False
+    retry_minutes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+def account_key(identifier: str) -> str:
+    """The throttle subject for an identifier (email or mobile number), whether or not an account has it."""
+    from idp.services import phones
+
+    try:
+        return accounts.canonical_email(identifier) if "@" in identifier else phones.normalise(identifier)
+    except DomainError:
+        return identifier.strip().lower()
+
+
+def find_account(identifier: str) -> User | None:
+    """The resident with this email address or verified mobile number."""
+    from idp.services import phones
+
+    return accounts.find_by_email(identifier) if "@" in identifier else phones.find_by_phone(identifier)
+
+
+def _settings():
+    return current_app.config["IDP_SETTINGS"]
+
+
+def _ip_throttled(ip: str) -> bool:
+    return bool(ip) and throttle.failures(IP, ip) >= _settings().ip_max_failures
+
+
+def _reserve_attempt(email_key: str) -> int:
+    """Count the attempt before checking the password (atomic INCR): however many requests
+    race, at most ``login_max_failures`` of them per window are ever checked."""
+    settings = _settings()
+    return throttle.add_failure(ACCOUNT, email_key, settings.login_failure_window)
+
+
+def retry_minutes() -> int:
+    return max(1, math.ceil(_settings().login_failure_window / 60))
+
+
+def _count_ip_failure(ip: str) -> int:
+    return throttle.add_failure(IP, ip, _settings().login_failure_window) if ip else 0
+
+
+def verify_current_password(user: User, password: str, *, ip: str = "") -> str:
+    """For pages that ask again for the password: 'ok', 'bad_password' or 'throttled'
+    (the same per-account limiter as sign-in)."""
+    settings = _settings()
+    if _ip_throttled(ip):
+        return "throttled"
+    attempts = _reserve_attempt(user.email)  # the same counter as sign-in by email
+    if attempts > settings.login_max_failures:
+        return "throttled"
+    if current_app.extensions["idp.hasher"].verify(user.password_hash, password):
+        throttle.reset(ACCOUNT, user.email)
+        return "ok"
+    ip_count = _count_ip_failure(ip)
+    if attempts >= settings.login_max_failures or ip_count >= settings.ip_max_failures:
+        return "throttled"
+    return "bad_password"
+
+
+def authenticate(email: str, password: str, ip: str) -> SigninResult:
+    """The resident when the email and password are right and the account may sign in.
+
+    Unknown address, wrong password, locked or deactivated account: the same result, after the
+    same argon2 work. Over the limit, the password is not even checked."""
+    settings = _settings()
+    user = find_account(email)
+    # One counter per account whichever identifier is typed (email or mobile number).
+    key = user.email if user is not None else account_key(email)
+    attempts = 0 if _ip_throttled(ip) else _reserve_attempt(key)
+    if attempts == 0 or attempts > settings.login_max_failures:
+        audit.record("signin.failure", outcome="failure", ip_address=ip, reason="throttled")
+        return SigninResult(None, throttled=True, retry_minutes=retry_minutes())
+    hasher = current_app.extensions["idp.hasher"]
+    matches = hasher.verify(user.password_hash if user else None, password)
+    if user is None or not matches or not user.is_active:
+        reason = "unknown_user" if user is None else ("bad_password" if not matches else "inactive")
+        audit.record("signin.failure", outcome="failure", user_id=user.id if user else None,
+                     ip_address=ip, reason=reason)
+        ip_count = _count_ip_failure(ip)
+        now_throttled = attempts >= settings.login_max_failures or ip_count >= settings.ip_max_failures
+        return SigninResult(None, throttled=now_throttled, retry_minutes=retry_minutes() if now_throttled else 0)
+    throttle.reset(ACCOUNT, key)
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        db.session.commit()
+    audit.record("signin.success", user_id=user.id, ip_address=ip, amr=["pwd"])
+    return SigninResult(user)

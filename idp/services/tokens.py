@@ -1,0 +1,146 @@
+"""Issuing, finding, rotating and revoking tokens. Only digests are stored."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from datetime import timedelta
+
+from flask import current_app
+from joserfc import jwt
+from sqlalchemy import update
+
+from idp.extensions import db
+from idp.models import AuthorizationCode, Token
+from idp.models.types import utcnow
+from idp.services import audit
+from idp.services.keys import keyring
+
+CODE_LIFETIME = 60
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _settings():
+    return current_app.config["IDP_SETTINGS"]
+
+
+def sign(claims: dict, typ: str | None = None) -> str:
+    """Sign claims with the current key (header carries ``kid``)."""
+    ring = keyring()
+    header = {"alg": ring.alg, "kid": ring.signing_kid}
+    if typ:
+        header["typ"] = typ
+    return jwt.encode(header, claims, ring.signing, algorithms=[ring.alg])
+
+
+def access_token(client_id: str, sub: str | None, scope: str, context: dict) -> str:
+    """An RFC 9068 JWT access token."""
+    now = int(time.time())
+    claims = {"iss": _settings().issuer, "sub": sub or client_id, "aud": client_id, "client_id": client_id,
+              "iat": now, "exp": now + _settings().access_token_lifetime, "jti": uuid.uuid4().hex,
+              "scope": scope}
+    for name in ("auth_time", "acr", "amr", "sid"):
+        if context.get(name):
+            claims[name] = context[name]
+    return sign(claims, typ="at+jwt")
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def save_code(code: str, *, client_id: str, user_id: int, redirect_uri: str, scope: str, nonce: str | None,
+              code_challenge: str | None, code_challenge_method: str | None, sid: str | None,
+              auth_time, acr: str, amr: list) -> AuthorizationCode:
+    record = AuthorizationCode(code_digest=digest(code), client_id=client_id, user_id=user_id,
+                               redirect_uri=redirect_uri, scope=scope, nonce=nonce,
+                               code_challenge=code_challenge, code_challenge_method=code_challenge_method,
+                               sid=sid, auth_time=auth_time, acr=acr, amr=amr,
+                               expires_at=utcnow() + timedelta(seconds=CODE_LIFETIME))
+    db.session.add(record)
+    db.session.commit()
+    return record
+
+
+def consume_code(code: str, client_id: str) -> AuthorizationCode | None:
+    """Redeem a code atomically. A second redemption revokes what the first one issued."""
+    record = db.session.scalar(db.select(AuthorizationCode).where(AuthorizationCode.code_digest == digest(code)))
+    if record is None or record.client_id != client_id:
+        return None
+    claimed = db.session.execute(
+        update(AuthorizationCode).where(AuthorizationCode.id == record.id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=utcnow())).rowcount
+    db.session.commit()
+    if claimed != 1:
+        revoked = revoke_where(Token.code_id == record.id)
+        audit.record("token.code_replayed", outcome="failure", user_id=record.user_id, client_id=client_id,
+                     tokens_revoked=revoked)
+        return None
+    db.session.refresh(record)
+    if record.expires_at <= utcnow():
+        return None
+    return record
+
+
+def save(token: dict, *, client_id: str, user_id: int | None, scope: str, context: dict,
+         grant_id: str | None = None, code_id: int | None = None, grant_expires_at=None) -> Token:
+    """Record an issued token response (digests only)."""
+    now = utcnow()
+    refresh = token.get("refresh_token")
+    grant_expires_at = grant_expires_at or (now + timedelta(days=_settings().refresh_token_lifetime_days))
+    row = Token(grant_id=grant_id or uuid.uuid4().hex, code_id=code_id, client_id=client_id, user_id=user_id,
+                scope=scope, access_token_digest=digest(token["access_token"]),
+                refresh_token_digest=digest(refresh) if refresh else None, sid=context.get("sid"),
+                auth_time=context.get("auth_time_dt"), acr=context.get("acr") or "",
+                amr=context.get("amr") or [], issued_at=now,
+                access_expires_at=now + timedelta(seconds=int(token.get("expires_in", _settings().access_token_lifetime))),
+                refresh_expires_at=grant_expires_at if refresh else None,
+                grant_expires_at=grant_expires_at if refresh else None)
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def find_access(token_string: str) -> Token | None:
+    if not token_string or len(token_string) > 4096:
+        return None
+    return db.session.scalar(db.select(Token).where(Token.access_token_digest == digest(token_string)))
+
+
+def find_refresh(token_string: str) -> Token | None:
+    if not token_string or len(token_string) > 512:
+        return None
+    return db.session.scalar(db.select(Token).where(Token.refresh_token_digest == digest(token_string)))
+
+
+def claim_rotation(row: Token) -> bool:
+    """Mark a refresh token as used, atomically; False when it was already used or revoked."""
+    claimed = db.session.execute(
+        update(Token).where(Token.id == row.id, Token.rotated_at.is_(None), Token.revoked_at.is_(None))
+        .values(rotated_at=utcnow())).rowcount
+    db.session.commit()
+    return claimed == 1
+
+
+def revoke_where(*conditions) -> int:
+    count = db.session.execute(
+        update(Token).where(*conditions, Token.revoked_at.is_(None)).values(revoked_at=utcnow())).rowcount
+    db.session.commit()
+    return count
+
+
+def revoke_grant(grant_id: str) -> int:
+    """Revoke every token of one authorization grant (refresh-token family)."""
+    return revoke_where(Token.grant_id == grant_id)
+
+
+def revoke_row(row: Token) -> None:
+    """Revoke a token; revoking a refresh token ends its whole family."""
+    if row.refresh_token_digest:
+        revoke_grant(row.grant_id)
+    else:
+        revoke_where(Token.id == row.id)

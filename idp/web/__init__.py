@@ -1,0 +1,1 @@
+"""Blueprints for the resident's hosted pages."""

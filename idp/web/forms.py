@@ -1,0 +1,192 @@
+"""The hosted pages' forms, for residents and staff (Flask-WTF: every one carries a CSRF token)."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+MAX_PASSWORD_INPUT = 1024  # refused before any hashing (hashing DoS)
+
+
+def _no_control_characters(_form, field) -> None:
+    if field.data and any(ord(ch) < 32 or ord(ch) == 127 for ch in field.data):
+        raise ValidationError(_l("Remove the line breaks or special characters."))
+
+
+def _email_field(label, autocomplete_required=True):
+    return EmailField(label, validators=[DataRequired(_l("Enter your email address.")),
+                                         Length(max=254, message=_l("Use at most 254 characters.")),
+                                         _no_control_characters])
+
+
+def _password_field(label, message):
+    return PasswordField(label, validators=[DataRequired(message),
+                                            Length(max=MAX_PASSWORD_INPUT, message=_l("This password is too long."))])
+
+
+class LoginForm(FlaskForm):
+    # An email address or a verified mobile number.
+    email = StringField(_l("Email address or mobile number"),
+                        validators=[DataRequired(_l("Enter your email address or mobile number.")),
+                                    Length(max=254, message=_l("Use at most 254 characters.")),
+                                    _no_control_characters])
+    password = _password_field(_l("Password"), _l("Enter your password."))
+    next = HiddenField()
+
+
+class RegisterForm(FlaskForm):
+    name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your name.")),
+                                                    Length(max=200, message=_l("Use at most 200 characters.")),
+                                                    _no_control_characters])
+    email = _email_field(_l("Email address"))
+    password = _password_field(_l("Create a password"), _l("Create a password."))
+    next = HiddenField()
+
+
+class EmailOnlyForm(FlaskForm):
+    email = _email_field(_l("Email address"))
+    next = HiddenField()
+
+
+class ConfirmForm(FlaskForm):
+    """A button that uses a link (so mail scanners that open links do not use them up)."""
+
+
+class NewPasswordForm(FlaskForm):
+    password = _password_field(_l("New password"), _l("Create a new password."))
+    confirm = PasswordField(_l("New password again"),
+                            validators=[DataRequired(_l("Type the new password again.")),
+                                        EqualTo("password", message=_l("The two passwords are not the same."))])
+
+
+class NameForm(FlaskForm):
+    name = StringField(_l("Full name"), validators=[DataRequired(_l("Enter your name.")),
+                                                    Length(max=200, message=_l("Use at most 200 characters.")),
+                                                    _no_control_characters])
+
+
+class ChangeEmailForm(FlaskForm):
+    new_email = _email_field(_l("New email address"))
+    current_password = _password_field(_l("Current password"), _l("Enter your current password."))
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = _password_field(_l("Current password"), _l("Enter your current password."))
+    password = _password_field(_l("New password"), _l("Create a new password."))
+    confirm = PasswordField(_l("New password again"),
+                            validators=[DataRequired(_l("Type the new password again.")),
+                                        EqualTo("password", message=_l("The two passwords are not the same."))])
+
+
+def _code_field(label, message, length):
+    return StringField(label, validators=[DataRequired(message), Length(max=length, message=message)])
+
+
+class CodeForm(FlaskForm):
+    """A 6-digit code from an authenticator app or a text message."""
+
+    code = _code_field(_l("6-digit code"), _l("Enter the 6-digit code."), 12)
+    trust = BooleanField(_l("Trust this browser and skip this step here for a while (not on a shared or public device)"))
+
+
+class RecoveryCodeForm(FlaskForm):
+    code = _code_field(_l("Recovery code"), _l("Enter one of your recovery codes."), 20)
+    trust = BooleanField(_l("Trust this browser and skip this step here for a while (not on a shared or public device)"))
+
+
+class PhoneForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[DataRequired(_l("Enter your mobile number.")),
+                                                        Length(max=32, message=_l("Use at most 32 characters.")),
+                                                        _no_control_characters])
+
+
+class EnrolCodeForm(FlaskForm):
+    code = _code_field(_l("6-digit code"), _l("Enter the 6-digit code."), 12)
+
+
+class PasskeyNameForm(FlaskForm):
+    name = StringField(_l("Name for this passkey"), validators=[Length(max=64)])
+
+
+class RevokeForm(FlaskForm):
+    client_id = HiddenField(validators=[DataRequired(), Length(max=64)])
+
+
+ROLE_LABELS = {"owner": _l("Owner"), "tenant": _l("Tenant"), "managing_agent": _l("Managing agent"),
+               "company_representative": _l("Company representative")}
+
+
+def _role_field():
+    return SelectField(_l("Your role"), choices=[SelectChoice(value, label) for value, label in ROLE_LABELS.items()],
+                       validators=[DataRequired(_l("Choose your role."))])
+
+
+def _account_number_field():
+    return StringField(_l("Account number"), validators=[DataRequired(_l("Enter the account number from your bill.")),
+                                                         Length(max=40, message=_l("Use at most 40 characters.")),
+                                                         _no_control_characters])
+
+
+class LinkAccountForm(FlaskForm):
+    account_number = _account_number_field()
+    proof_kind = RadioField(_l("How will you prove it?"),
+                            choices=[SelectChoice("linking_pin", _l("The linking PIN printed on the bill")),
+                                     SelectChoice("id_number", _l("The account holder's South African ID number"))],
+                            default="linking_pin", validators=[DataRequired(_l("Choose a proof."))])
+    proof = PasswordField(_l("PIN or ID number"), validators=[DataRequired(_l("Enter the PIN or the ID number.")),
+                                                             Length(max=32, message=_l("Use at most 32 characters."))])
+    role = _role_field()
+
+
+class LinkRequestForm(FlaskForm):
+    account_number = _account_number_field()
+    role = _role_field()
+    document = FileField(_l("Supporting document (PDF, PNG or JPEG)"))
+    note = TextAreaField(_l("Anything the city should know (optional)"),
+                         validators=[Length(max=500, message=_l("Use at most 500 characters."))])
+
+
+class ReasonForm(FlaskForm):
+    """A staff action: the reason goes in the audit trail."""
+
+    reason = StringField(_l("Reason"), validators=[DataRequired(_l("Give a reason.")),
+                                                   Length(min=3, max=500, message=_l("Use 3 to 500 characters.")),
+                                                   _no_control_characters])
+
+
+class StaffEmailForm(ReasonForm):
+    new_email = _email_field(_l("New email address"))
+
+
+class RolesForm(ReasonForm):
+    roles = SelectMultipleField(_l("Staff roles"), choices=[SelectChoice("support", _l("Support")),
+                                                            SelectChoice("administrator", _l("Administrator"))])
+
+
+class ClientForm(FlaskForm):
+    name = StringField(_l("Department or application name"),
+                       validators=[DataRequired(_l("Enter a name.")), Length(max=200), _no_control_characters])
+    redirect_uris = TextAreaField(_l("Redirect URIs (one per line, exact)"),
+                                  validators=[DataRequired(_l("Enter at least one redirect URI.")), Length(max=8000)])
+    post_logout_redirect_uris = TextAreaField(_l("Post-logout redirect URIs (one per line)"),
+                                              validators=[Length(max=8000)])
+    backchannel_logout_uri = StringField(_l("Back-channel logout URI (optional)"), validators=[Length(max=2000)])
+    purpose = StringField(_l("Purpose shown to residents (e.g. “Pay and view your municipal bills”)"),
+                          validators=[Length(max=300), _no_control_characters])
+    logo = FileField(_l("Logo (PNG or JPEG, at most 64 KB; optional)"))
+    scopes = SelectMultipleField(_l("Scopes it may ask for"))
+    first_party = BooleanField(_l("First-party (a city service that skips the consent page)"))
+    public = BooleanField(_l("Public client (runs on the resident's device: no secret)"))

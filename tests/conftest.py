@@ -1,0 +1,148 @@
+"""Shared fixtures: one migrated application per test session on SQLite (or PostgreSQL and
+Redis when IDP_TEST_DATABASE_URL / IDP_TEST_REDIS_URL are set), a real SMTP server, and
+clean tables and store between tests."""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from idp import create_app
+from idp.config import load_settings
+from idp.extensions import db
+from idp.services import delivery_worker
+from tests.support.browser import launch_chromium
+from tests.support.databases import create_database, drop_database, redis_url
+from tests.support.server import TEST_SECRET, IdpServer
+from tests.support.sms_fixtures import sms_gateway  # noqa: F401  (a fixture for every test module)
+from tests.support.smtp import SmtpServer
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+def make_settings(tmp_dir, database_url: str, smtp_port: int, **overrides):
+    env = {
+        "IDP_ENV": "test",
+        "IDP_ISSUER": "http://localhost",
+        "IDP_SECRET_KEY": TEST_SECRET,
+        "IDP_INSTANCE_PATH": str(tmp_dir / "instance"),
+        "IDP_DATABASE_URL": database_url,
+        "IDP_SMTP_HOST": "127.0.0.1",
+        "IDP_SMTP_PORT": str(smtp_port),
+        "IDP_SMTP_STARTTLS": "false",
+    }
+    if redis_url(1):
+        env["IDP_REDIS_URL"] = redis_url(1)
+    env.update(overrides)
+    return load_settings(env)
+
+
+@contextmanager
+def migrated_app(tmp_dir, smtp_port: int, prepare=None, **overrides):
+    """An application on its own fresh, migrated database; ``prepare(app)`` may add test-only
+    routes before the first request."""
+    database_url = create_database(tmp_dir)
+    application = create_app(make_settings(tmp_dir, database_url, smtp_port, **overrides))
+    if prepare is not None:
+        prepare(application)
+    with application.app_context():
+        upgrade()
+    try:
+        yield application
+    finally:
+        with application.app_context():
+            db.engine.dispose()
+        drop_database(database_url)
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory, smtp_server):
+    with migrated_app(tmp_path_factory.mktemp("app"), smtp_server.port) as application:
+        yield application
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request, smtp_server):
+    """Every test starts with empty tables, an empty store and no mail."""
+    yield
+    if "app" in request.fixturenames:  # mail still being delivered belongs to this test
+        delivery_worker.wait_idle(request.getfixturevalue("app"))
+    smtp_server.clear()
+    if "app" not in request.fixturenames:
+        return
+    application = request.getfixturevalue("app")
+    with application.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(text(f'DELETE FROM "{table}"'))
+        application.extensions["idp.store"].flush()
+        application.extensions.pop("idp.key_cache", None)
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def page_without_tokens(response) -> str:
+    """A response's HTML with CSRF token values blanked, for comparing two answers that must look alike.
+
+    Tokens carry a timestamp, so two otherwise identical pages differ when rendered in different seconds.
+    """
+    return blank_tokens(response.get_data(as_text=True))
+
+
+def blank_tokens(html: str) -> str:
+    """HTML with the CSRF token values (form fields and the meta tag for scripts) blanked."""
+    html = CSRF_RE.sub('name="csrf_token" value=""', html)
+    return re.sub(r'<meta name="csrf-token" content="[^"]*">', '<meta name="csrf-token" content="">', html)
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token in a rendered form."""
+    match = CSRF_RE.search(html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def idp_server(tmp_path, smtp_server):
+    """A running ``idp serve`` with its own fresh database."""
+    server = IdpServer(tmp_path, smtp_port=smtp_server.port).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page():
+    """A page in a real headless Chromium (Debian's package, driven by Playwright)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        context = browser.new_context()
+        yield context.new_page()
+        context.close()
+        browser.close()
