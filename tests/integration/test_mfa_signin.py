@@ -2,11 +2,16 @@
 sign-in challenge after the password, through the hosted pages."""
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
+import pyotp
 from sqlalchemy import update
 
 from idp.extensions import db
 from idp.models import AuditEvent, Device, RecoveryCode, TotpCredential, User, UserSession
 from idp.oidc.acr import ACR_MFA, ACR_PASSWORD
+from idp.services import totp
 from idp.web import mfa as mfa_views
 from idp.web import signin_flow
 from tests.integration.test_pages_account import signed_in_client as signed_in
@@ -80,17 +85,19 @@ def test_password_then_authenticator_code(app):
     assert record.acr == ACR_MFA and set(record.amr) == {"pwd", "otp", "mfa"}
 
 
-def test_a_used_code_is_refused_and_drift_is_one_step(app):
+def test_a_used_code_is_refused_and_drift_is_one_step(app, monkeypatch):
     client, user_id = signed_in(app)
     secret, _ = enrol_totp(client)
     forget_last_step(app, user_id)
+    frozen = time.time()  # a 30-second boundary mid-test would turn "previous" into "two back"
+    monkeypatch.setattr(totp, "time", SimpleNamespace(time=lambda: frozen))
     tries = {}
     for label, offset in (("previous", -1), ("two_back", -2), ("replay", -1)):
         other = app.test_client()
         login(other)
         tries[label] = other.post("/login/second-factor/app",
                                   data={"csrf_token": form_token(other, "/login/second-factor/app"),
-                                        "code": totp_now(secret, offset)}).status_code
+                                        "code": pyotp.TOTP(secret).at(frozen + 30 * offset)}).status_code
     assert tries == {"previous": 303, "two_back": 400, "replay": 400}
 
 
