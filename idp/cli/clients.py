@@ -28,10 +28,13 @@ def clients() -> None:
 @click.option("--jwks-file", type=click.File("r"), default=None, help="The client's public JWK Set, for private_key_jwt.")
 @click.option("--purpose", default="", help="One line residents see on the sign-in and consent pages.")
 @click.option("--logo", "logo_file", type=click.File("rb"), default=None, help="The department's logo (PNG or JPEG, <= 64 KB).")
+@click.option("--api-resource", default=None,
+              help="The URI that identifies this department's API (RFC 8707): other clients ask for tokens with "
+                   "resource=URI and the tokens carry it as aud.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @with_appcontext
 def create(name, redirect_uris, post_logout, backchannel_logout_uri, public, scope, grant_types, first_party,
-           jwks_file, purpose, logo_file, as_json) -> None:
+           jwks_file, purpose, logo_file, api_resource, as_json) -> None:
     """Register a client. The secret is printed once and stored only as a keyed digest."""
     jwks = None
     if jwks_file is not None:
@@ -46,7 +49,7 @@ def create(name, redirect_uris, post_logout, backchannel_logout_uri, public, sco
             name, list(redirect_uris), post_logout_redirect_uris=list(post_logout),
             backchannel_logout_uri=backchannel_logout_uri, public=public, scope=scope,
             grant_types=list(grant_types) or ["authorization_code", "refresh_token"], first_party=first_party,
-            jwks=jwks)
+            jwks=jwks, api_resource=api_resource)
         client_service.set_branding(client, purpose=purpose, logo=logo)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None

@@ -1,5 +1,5 @@
-"""``idp demo``: migrate, seed a resident and a department client, and run the IdP together
-with the example department app (relying_party_examples/hello_department)."""
+"""``idp demo``: migrate, seed a resident, a register and the department clients, and run the IdP
+together with the example departments (relying_party_examples/billing, permits, complaints)."""
 from __future__ import annotations
 
 import os
@@ -10,17 +10,24 @@ from pathlib import Path
 
 import click
 
-RP_APP = Path(__file__).resolve().parents[2] / "relying_party_examples" / "hello_department" / "app.py"
+EXAMPLES = Path(__file__).resolve().parents[2] / "relying_party_examples"
+DEFAULT_PORTS = {"billing": 5101, "permits": 5102, "complaints": 5103}
 
 
 @click.command("demo")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address both servers listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address every server listens on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="The IdP's port.")
-@click.option("--rp-port", default=5001, show_default=True, type=click.IntRange(1, 65535),
-              help="The demo department app's port.")
-@click.option("--no-rp", is_flag=True, help="Do not start the demo department app.")
-def demo(host: str, port: int, rp_port: int, no_rp: bool) -> None:
-    """Run the IdP with demo data (and the demo department app) on this machine."""
+@click.option("--billing-port", default=DEFAULT_PORTS["billing"], show_default=True,
+              type=click.IntRange(1, 65535), help="The billing department's port.")
+@click.option("--permits-port", default=DEFAULT_PORTS["permits"], show_default=True,
+              type=click.IntRange(1, 65535), help="The permits department's port.")
+@click.option("--complaints-port", default=DEFAULT_PORTS["complaints"], show_default=True,
+              type=click.IntRange(1, 65535), help="The complaints department's port.")
+@click.option("--no-departments", is_flag=True, help="Start the IdP alone, without the department apps.")
+def demo(host: str, port: int, billing_port: int, permits_port: int, complaints_port: int,
+         no_departments: bool) -> None:
+    """Run the IdP with demo data and the three example departments (billing, permits,
+    complaints), one process each; Ctrl-C stops them all."""
     from flask_migrate import upgrade
 
     from idp import create_app
@@ -34,7 +41,13 @@ def demo(host: str, port: int, rp_port: int, no_rp: bool) -> None:
     settings = load_settings_or_exit()
     if settings.env == "production":
         raise click.ClickException("idp demo seeds a known password: refusing to run with IDP_ENV=production")
-    rp_base = f"http://localhost:{rp_port}"
+    ports = {"billing": billing_port, "permits": permits_port, "complaints": complaints_port}
+    if len({port, *ports.values()}) != len(ports) + 1:
+        raise click.ClickException("the IdP and the departments need a port each")
+    if not no_departments and not (EXAMPLES / "common").is_dir():
+        click.echo(f"note: {EXAMPLES} is not here (installed without the examples); starting the IdP alone.",
+                   err=True)
+        no_departments = True
 
     app = create_app(settings)
     settings.warnings = []  # said once; the worker's app need not repeat it
@@ -42,24 +55,13 @@ def demo(host: str, port: int, rp_port: int, no_rp: bool) -> None:
         click.echo("Applying database migrations…")
         upgrade()
         seed.seed_register(seed.seed_resident())
-        try:
-            client = seed.seed_department_client(settings.instance_path, rp_base)
-        except seed.ClientsUnavailable:
-            client = None
-            click.echo("note: client registration is not available in this build; "
-                       "starting the IdP without the demo department.", err=True)
+        clients = seed.seed_departments(settings.instance_path,
+                                        {slug: f"http://localhost:{p}" for slug, p in ports.items()})
         db.session.remove()
         db.engine.dispose()  # the workers open their own connections after the fork
 
-    rp_process = None
-    if not no_rp and client is not None:
-        if not RP_APP.exists():
-            click.echo(f"note: {RP_APP} is missing; starting the IdP alone.", err=True)
-        else:
-            env = {**os.environ, "RP_ISSUER": settings.issuer, "RP_CLIENT_ID": client.client_id,
-                   "RP_CLIENT_SECRET": client.client_secret, "RP_BASE_URL": rp_base,
-                   "RP_SECRET_KEY": secrets.token_urlsafe(32), "RP_HOST": host, "RP_PORT": str(rp_port)}
-            rp_process = subprocess.Popen([sys.executable, str(RP_APP)], env=env, cwd=str(RP_APP.parent))
+    processes = [] if no_departments else [
+        _start_department(slug, clients, settings, host, ports[slug]) for slug in ports]
 
     lines = [
         "",
@@ -67,8 +69,8 @@ def demo(host: str, port: int, rp_port: int, no_rp: bool) -> None:
         f"  IdP home:          {settings.issuer}/",
         f"  Discovery:         {settings.issuer}/.well-known/openid-configuration",
     ]
-    if rp_process:
-        lines.append(f"  Demo department:   {rp_base}/")
+    if processes:
+        lines += [f"  {slug.capitalize() + ':':<19}{clients[slug].base_url}/" for slug in ports]
     lines += [
         f"  Demo resident:     {seed.DEMO_EMAIL}",
         f"  Password:          {seed.DEMO_PASSWORD}",
@@ -76,11 +78,7 @@ def demo(host: str, port: int, rp_port: int, no_rp: bool) -> None:
         " (My account, My municipal accounts)",
         f"  Text messages:     {settings.sms_outbox_dir}" if settings.sms_backend == "outbox"
         else f"  Text messages via: {settings.sms_backend}",
-    ]
-    if client is not None:
-        secret_file = Path(settings.instance_path) / seed.CLIENT_FILE
-        lines.append(f"  Demo client id:    {client.client_id}  (secret in {secret_file})")
-    lines += [
+        f"  Department clients: secrets in {Path(settings.instance_path) / seed.CLIENTS_FILE}",
         f"  Mail outbox:       {settings.outbox_dir}" if not settings.smtp_host else f"  Mail via SMTP:     {settings.smtp_host}",
         "  Stop with Ctrl-C.",
         "",
@@ -92,8 +90,24 @@ def demo(host: str, port: int, rp_port: int, no_rp: bool) -> None:
     try:
         run_server(settings, host, port, 1, DEFAULT_THREADS)
     finally:
-        if os.getpid() == master and rp_process is not None:
-            _stop(rp_process)
+        if os.getpid() == master:
+            for process in processes:
+                _stop(process)
+
+
+def _start_department(slug: str, clients: dict, settings, host: str, port: int) -> subprocess.Popen:
+    """One department app in its own process, with its own database under the instance folder."""
+    client = clients[slug]
+    env = {**os.environ, "RP_ISSUER": settings.issuer, "RP_CLIENT_ID": client.client_id,
+           "RP_CLIENT_SECRET": client.client_secret, "RP_BASE_URL": client.base_url,
+           "RP_API_RESOURCE": client.api_resource, "RP_SECRET_KEY": secrets.token_urlsafe(32),
+           "RP_INSTANCE_PATH": str(Path(settings.instance_path) / "departments"),
+           "RP_HOST": host, "RP_PORT": str(port),
+           # Complaints asks billing whether an account is in arrears.
+           "RP_BILLING_API_URL": clients["billing"].api_resource,
+           "RP_BILLING_API_RESOURCE": clients["billing"].api_resource}
+    return subprocess.Popen([sys.executable, "-m", f"relying_party_examples.{slug}"], env=env,
+                            cwd=str(EXAMPLES.parent))
 
 
 def _stop(process: subprocess.Popen) -> None:

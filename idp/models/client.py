@@ -34,6 +34,8 @@ class Client(db.Model):
     purpose: Mapped[str] = mapped_column(String(300), default="", server_default="")
     logo: Mapped[bytes | None] = mapped_column(LargeBinary())
     logo_type: Mapped[str | None] = mapped_column(String(20))
+    # The identifier of the department's own API (RFC 8707 resource): tokens asked for it carry it as aud.
+    api_resource: Mapped[str | None] = mapped_column(String(2000), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

@@ -33,6 +33,8 @@ class Token(db.Model):
     grant_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # The API the access token is for (RFC 8707 resource) when not the client itself.
+    audience: Mapped[str | None] = mapped_column(String(2000))
 
     # Authlib's TokenMixin interface.
     def get_client_id(self) -> str:

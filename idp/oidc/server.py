@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
     InvalidRequestError,
     InvalidScopeError,
+    OAuth2Error,
 )
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -19,7 +20,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
-from flask import current_app, g
+from flask import current_app, g, request
 from joserfc.jwk import KeySet
 
 from idp.extensions import db
@@ -158,8 +159,25 @@ class RefreshGrant(grants.RefreshTokenGrant):
         """Nothing more: the old refresh token was marked rotated when it was accepted."""
 
 
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707: the requested resource is unknown or not allowed."""
+    error = "invalid_target"
+
+
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """Department-to-department tokens: ``resource`` (RFC 8707) names the API the token is for and
+    becomes its ``aud``; without it the token is for the client itself."""
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        resources = request.form.getlist("resource")
+        if len(resources) > 1:
+            raise InvalidTargetError("ask for one resource per token request")
+        if resources:
+            if clients.find_api_owner(resources[0]) is None:
+                raise InvalidTargetError("resource is not a registered API")
+            g.oidc_token_context = {"audience": resources[0]}
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
@@ -245,15 +263,16 @@ class Introspection(IntrospectionEndpoint):
 
     def authenticate_token(self, request, client):
         token = super().authenticate_token(request, client)
-        # A token of another client is reported as inactive, exactly like an unknown one.
-        if token is not None and token.client_id != client.get_client_id():
-            return None
-        return token
+        # Visible to the client it was issued to and to the API it is for; to anyone else it is
+        # reported as inactive, exactly like an unknown one.
+        if token is None or token.client_id == client.get_client_id():
+            return token
+        return token if token.audience and token.audience == client.api_resource else None
 
     def introspect_token(self, token):
         user = db.session.get(User, token.user_id) if token.user_id else None
         return {"active": True, "client_id": token.client_id, "scope": token.scope, "token_type": "Bearer",
-                "sub": user.sub if user else token.client_id, "aud": token.client_id, "iss": _issuer(),
+                "sub": user.sub if user else token.client_id, "aud": token.audience or token.client_id, "iss": _issuer(),
                 "exp": int(token.access_expires_at.timestamp()), "iat": int(token.issued_at.timestamp())}
 
 

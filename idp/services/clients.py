@@ -46,7 +46,8 @@ def validate_uri(uri: str, what: str) -> str:
 def create_client(name: str, redirect_uris, *, post_logout_redirect_uris=(), backchannel_logout_uri=None,
                   public: bool = False, scope: str = "openid profile email",
                   grant_types=("authorization_code", "refresh_token"), first_party: bool = False,
-                  jwks: dict | None = None, token_endpoint_auth_method: str | None = None):
+                  jwks: dict | None = None, token_endpoint_auth_method: str | None = None,
+                  api_resource: str | None = None):
     """Register a client; returns (client, secret) — the secret (None for public clients) is
     shown once and only its digest is kept."""
     name = (name or "").strip()
@@ -68,6 +69,8 @@ def create_client(name: str, redirect_uris, *, post_logout_redirect_uris=(), bac
             raise DomainError("invalid_scope", f"unsupported scope: {item} (use {' '.join(SUPPORTED_SCOPES)})")
     if public and "client_credentials" in grant_types:
         raise DomainError("invalid_grant_type", "a public client cannot use client_credentials")
+    if api_resource:
+        _check_api_resource(api_resource)
     method = token_endpoint_auth_method or ("none" if public else ("private_key_jwt" if jwks else "client_secret_basic"))
     if method not in ("none", "client_secret_basic", "client_secret_post", "private_key_jwt"):
         raise DomainError("invalid_auth_method", "unsupported token endpoint authentication method")
@@ -78,10 +81,26 @@ def create_client(name: str, redirect_uris, *, post_logout_redirect_uris=(), bac
                     post_logout_redirect_uris=post_logout, backchannel_logout_uri=backchannel_logout_uri,
                     scope=" ".join(dict.fromkeys(scopes)), grant_types=grant_types, response_types=["code"],
                     token_endpoint_auth_method=method, jwks=jwks, first_party=first_party,
-                    client_secret_digest=secret_digest(secret) if secret else None)
+                    client_secret_digest=secret_digest(secret) if secret else None, api_resource=api_resource or None)
     db.session.add(client)
     db.session.commit()
     return client, secret
+
+
+def _check_api_resource(uri: str) -> None:
+    validate_uri(uri, "API resource")
+    if len(uri) > 2000:
+        raise DomainError("invalid_uri", "API resource must be at most 2000 characters")
+    if db.session.scalar(db.select(Client.id).where(Client.api_resource == uri)) is not None:
+        raise DomainError("invalid_resource", "another client already registered this API resource")
+
+
+def find_api_owner(resource: str | None) -> Client | None:
+    """The active client whose API is ``resource`` (an RFC 8707 resource indicator)."""
+    if not resource or len(resource) > 2000:
+        return None
+    owner = db.session.scalar(db.select(Client).where(Client.api_resource == resource))
+    return None if owner is None or owner.disabled else owner
 
 
 def find_client(client_id: str | None) -> Client | None:
@@ -103,6 +122,7 @@ def describe(client: Client) -> dict:
         "backchannel_logout_uri": client.backchannel_logout_uri, "scope": client.scope,
         "grant_types": client.grant_types, "response_types": client.response_types,
         "token_endpoint_auth_method": client.token_endpoint_auth_method, "first_party": client.first_party,
+        "api_resource": client.api_resource,
     }
 
 

@@ -1,5 +1,5 @@
-"""Demo data for ``idp demo``: one verified resident and one department client, created
-idempotently through the ordinary services."""
+"""Demo data for ``idp demo``: one verified resident, a small municipal register and the three
+example departments' clients, created idempotently through the ordinary services."""
 from __future__ import annotations
 
 import json
@@ -10,13 +10,12 @@ from pathlib import Path
 from idp.extensions import db
 from idp.models import AccountLink, Client, MunicipalAccount, User
 from idp.services import accounts, audit, identifiers
+from idp.services.clients import create_client
 
 DEMO_EMAIL = "thandi@example.org"
 DEMO_PASSWORD = "ubuntu-table-mountain-2026"
 DEMO_NAME = "Thandi Nkosi"
-DEMO_CLIENT_NAME = "Demo department"
-CLIENT_FILE = "demo-client.json"
-CLIENT_SCOPE = "openid profile email phone municipal_accounts offline_access"
+CLIENTS_FILE = "demo-clients.json"
 DEMO_HOLDER_ID = "8001015009087"
 # (account number, type, holder, address, erf, linking PIN, link to the demo resident as role or None)
 DEMO_REGISTER = [
@@ -30,16 +29,34 @@ DEMO_REGISTER = [
 DEMO_LINKABLE = ("5003141594", "2468")  # shown in the demo banner: link it through the hosted pages
 
 
-class ClientsUnavailable(Exception):
-    """This build has no client registration service."""
+@dataclass(frozen=True)
+class Department:
+    """An example department app (relying_party_examples/<slug>) as the demo registers it."""
+    slug: str
+    name: str
+    purpose: str
+    scope: str
+
+
+DEPARTMENTS = (
+    Department("billing", "City Billing", "See your municipal accounts and statements, and pay them.",
+               "openid profile email municipal_accounts"),
+    Department("permits", "City Permits", "Apply for building, event and business permits and follow them.",
+               "openid profile email"),
+    Department("complaints", "Report a Problem", "Report potholes, leaks and outages, and track what happens.",
+               "openid profile email municipal_accounts"),
+)
 
 
 @dataclass
 class DemoClient:
     client_id: str
     client_secret: str
-    redirect_uri: str
-    post_logout_redirect_uri: str
+    base_url: str
+
+    @property
+    def api_resource(self) -> str:
+        return f"{self.base_url}/api"
 
 
 def seed_resident() -> User:
@@ -68,39 +85,40 @@ def seed_register(user: User) -> None:
     db.session.commit()
 
 
-def seed_department_client(instance_path: str, rp_base_url: str) -> DemoClient:
-    """The confidential demo department client. Its secret is shown only once at creation, so it
-    is kept in ``<instance>/demo-client.json`` (mode 0600) and reused on the next start."""
-    try:
-        from idp.services.clients import create_client
-    except ModuleNotFoundError as exc:
-        if exc.name != "idp.services.clients":
-            raise
-        raise ClientsUnavailable() from exc
-
-    base = rp_base_url.rstrip("/")
-    redirect_uri, logout_uri, backchannel_uri = f"{base}/callback", f"{base}/", f"{base}/backchannel-logout"
-    path = Path(instance_path) / CLIENT_FILE
+def seed_departments(instance_path: str, base_urls: dict[str, str]) -> dict[str, DemoClient]:
+    """The demo departments' confidential clients (first-party city services with an API each).
+    Secrets are shown only once at creation, so they are kept in ``<instance>/demo-clients.json``
+    (mode 0600) and reused on the next start; registrations follow the apps to new ports."""
+    path = Path(instance_path) / CLIENTS_FILE
     saved = _read(path)
-    client = None
-    if saved:
-        client = db.session.scalar(db.select(Client).where(Client.client_id == saved.get("client_id")))
-    if client is None or not saved.get("client_secret"):
-        client, secret = create_client(DEMO_CLIENT_NAME, [redirect_uri],
-                                       post_logout_redirect_uris=[logout_uri], scope=CLIENT_SCOPE,
-                                       backchannel_logout_uri=backchannel_uri)
-        audit.record("client.created", client_id=client.client_id, via="demo")
-        saved = {"client_id": client.client_id, "client_secret": secret}
-        _write(path, saved)
-    elif (client.redirect_uris != [redirect_uri] or client.post_logout_redirect_uris != [logout_uri]
-          or client.scope != CLIENT_SCOPE or client.backchannel_logout_uri != backchannel_uri):
-        # The demo app moved to another port, or this release offers more: follow it.
-        client.redirect_uris = [redirect_uri]
-        client.post_logout_redirect_uris = [logout_uri]
-        client.scope = CLIENT_SCOPE
-        client.backchannel_logout_uri = backchannel_uri
+    result = {}
+    for department in DEPARTMENTS:
+        base = base_urls[department.slug].rstrip("/")
+        wanted = {"redirect_uris": [f"{base}/callback"], "post_logout_redirect_uris": [f"{base}/"],
+                  "backchannel_logout_uri": f"{base}/backchannel-logout", "scope": department.scope,
+                  "api_resource": f"{base}/api", "name": department.name, "first_party": True}
+        known = saved.get(department.slug) or {}
+        client = db.session.scalar(db.select(Client).where(Client.client_id == known.get("client_id")))
+        if client is None or not known.get("client_secret"):
+            stale = db.session.scalar(db.select(Client).where(Client.api_resource == wanted["api_resource"]))
+            if stale is not None:
+                stale.api_resource = None  # a client whose secret was lost gives its API name up
+            client, secret = create_client(
+                department.name, wanted["redirect_uris"], post_logout_redirect_uris=wanted["post_logout_redirect_uris"],
+                backchannel_logout_uri=wanted["backchannel_logout_uri"], scope=department.scope,
+                grant_types=["authorization_code", "refresh_token", "client_credentials"], first_party=True,
+                api_resource=wanted["api_resource"])
+            audit.record("client.created", client_id=client.client_id, via="demo")
+            known = {"client_id": client.client_id, "client_secret": secret}
+            saved[department.slug] = known
+            _write(path, saved)
+        else:
+            for field, value in wanted.items():
+                setattr(client, field, value)
+        client.purpose = department.purpose
         db.session.commit()
-    return DemoClient(saved["client_id"], saved["client_secret"], redirect_uri, logout_uri)
+        result[department.slug] = DemoClient(known["client_id"], known["client_secret"], base)
+    return result
 
 
 def _read(path: Path) -> dict:

@@ -40,7 +40,8 @@ def sign(claims: dict, typ: str | None = None) -> str:
 def access_token(client_id: str, sub: str | None, scope: str, context: dict) -> str:
     """An RFC 9068 JWT access token."""
     now = int(time.time())
-    claims = {"iss": _settings().issuer, "sub": sub or client_id, "aud": client_id, "client_id": client_id,
+    claims = {"iss": _settings().issuer, "sub": sub or client_id, "aud": context.get("audience") or client_id,
+              "client_id": client_id,
               "iat": now, "exp": now + _settings().access_token_lifetime, "jti": uuid.uuid4().hex,
               "scope": scope}
     for name in ("auth_time", "acr", "amr", "sid"):
@@ -99,7 +100,7 @@ def save(token: dict, *, client_id: str, user_id: int | None, scope: str, contex
                 amr=context.get("amr") or [], issued_at=now,
                 access_expires_at=now + timedelta(seconds=int(token.get("expires_in", _settings().access_token_lifetime))),
                 refresh_expires_at=grant_expires_at if refresh else None,
-                grant_expires_at=grant_expires_at if refresh else None)
+                grant_expires_at=grant_expires_at if refresh else None, audience=context.get("audience"))
     db.session.add(row)
     db.session.commit()
     return row

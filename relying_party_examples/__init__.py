@@ -1,0 +1,1 @@
+"""Example department applications that sign residents in with eCitizen Passport."""
