@@ -1,0 +1,1 @@
+"""City Billing, an example department of eCitizen Passport."""
