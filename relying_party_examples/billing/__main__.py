@@ -1,4 +1,4 @@
-from relying_party_examples.common import serve
 from relying_party_examples.billing.app import create_app
+from relying_party_examples.common import serve
 
 serve(create_app)

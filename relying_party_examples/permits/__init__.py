@@ -1,0 +1,1 @@
+"""City Permits: an example department of eCitizen Passport."""
