@@ -2,6 +2,7 @@
 demo department app from an empty folder and stops both on Ctrl-C."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -159,49 +160,62 @@ def test_serve_with_redis_runs_two_workers(tmp_path, database):
         assert server.stop(signal.SIGTERM) == 0
 
 
-def _start_demo(tmp_path, port, rp_port):
-    return Process([IDP, "demo", "--port", str(port), "--rp-port", str(rp_port)], _clean_env(), cwd=tmp_path)
+DEPARTMENTS = ("billing", "permits", "complaints")
 
 
-def test_demo_starts_both_apps_and_ctrl_c_stops_them(tmp_path):
-    port, rp_port = free_port(), free_port()
-    demo = _start_demo(tmp_path, port, rp_port)
+def _start_demo(tmp_path, ports: dict):
+    args = [IDP, "demo", "--port", str(ports["idp"])]
+    for slug in DEPARTMENTS:
+        args += [f"--{slug}-port", str(ports[slug])]
+    return Process(args, _clean_env(), cwd=tmp_path)
+
+
+def _demo_ports() -> dict:
+    return {name: free_port() for name in ("idp", *DEPARTMENTS)}
+
+
+def test_demo_starts_the_city_and_ctrl_c_stops_it(tmp_path):
+    ports = _demo_ports()
+    demo = _start_demo(tmp_path, ports)
     try:
         demo.wait_for_output("Stop with Ctrl-C")
         out = demo.output
-        assert f"http://localhost:{port}/" in out
-        assert f"http://localhost:{port}/.well-known/openid-configuration" in out
-        assert f"http://localhost:{rp_port}/" in out
+        idp = f"http://localhost:{ports['idp']}"
+        assert f"{idp}/" in out and f"{idp}/.well-known/openid-configuration" in out
+        for slug in DEPARTMENTS:
+            assert f"http://localhost:{ports[slug]}/" in out
         assert "thandi@example.org" in out and "ubuntu-table-mountain-2026" in out
-        client_id = re.search(r"Demo client id:\s+(\S+)", out).group(1)
 
-        home = demo.wait_for_url(f"http://localhost:{port}/")
+        home = demo.wait_for_url(f"{idp}/")
         assert "eCitizen Passport" in home.text
-        rp_home = demo.wait_for_url(f"http://localhost:{rp_port}/")
-        assert "Sign in with eCitizen Passport" in rp_home.text
+        for slug in DEPARTMENTS:
+            department_home = demo.wait_for_url(f"http://localhost:{ports[slug]}/")
+            assert "Sign in with eCitizen Passport" in department_home.text
 
-        # Everything lives in ./instance of the folder the demo was started in.
+        # Everything lives in ./instance of the folder the demo was started in; each department
+        # has its own database.
         instance = tmp_path / "instance"
         assert (instance / "idp.sqlite3").exists()
-        secret_file = instance / "demo-client.json"
+        for slug in DEPARTMENTS:
+            assert (instance / "departments" / f"{slug}.db").exists()
+        secret_file = instance / "demo-clients.json"
         assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+        clients = json.loads(secret_file.read_text())
+        assert set(clients) == set(DEPARTMENTS)
+        secrets = [clients[slug]["client_secret"] for slug in DEPARTMENTS]
+        assert not any(secret in out for secret in secrets), "a client secret was printed"
 
-        discovery = requests.get(f"http://localhost:{port}/.well-known/openid-configuration", timeout=5)
-        if discovery.status_code == 200:
-            # The department app sends the browser to the IdP with PKCE S256.
-            browser = requests.Session()
-            page = browser.get(f"http://localhost:{rp_port}/", timeout=5).text
-            csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-            response = browser.post(f"http://localhost:{rp_port}/login", data={"csrf": csrf},
-                                    allow_redirects=False, timeout=10)
-            assert response.status_code == 302
-            location = response.headers["Location"]
-            assert location.startswith(discovery.json()["authorization_endpoint"])
-            assert "code_challenge_method=S256" in location
-            assert f"client_id={client_id}" in location
+        # A department sends the browser to the IdP with PKCE S256 and its own client id.
+        discovery = requests.get(f"{idp}/.well-known/openid-configuration", timeout=5).json()
+        response = requests.get(f"http://localhost:{ports['permits']}/login", allow_redirects=False, timeout=10)
+        assert response.status_code == 302
+        location = response.headers["Location"]
+        assert location.startswith(discovery["authorization_endpoint"])
+        assert "code_challenge_method=S256" in location and "nonce=" in location and "state=" in location
+        assert f"client_id={clients['permits']['client_id']}" in location
 
         children = demo.children()
-        assert children, "the demo started no child processes"
+        assert len(children) >= len(DEPARTMENTS), "the demo did not start a process per department"
     finally:
         code = demo.stop(signal.SIGINT)
     assert code == 0, demo.output[-3000:]
@@ -209,84 +223,133 @@ def test_demo_starts_both_apps_and_ctrl_c_stops_them(tmp_path):
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in children if _alive(pid)], "a demo process outlived Ctrl-C"
-    for url in (f"http://localhost:{port}/", f"http://localhost:{rp_port}/"):
+    for port in ports.values():
         with pytest.raises(requests.ConnectionError):
-            requests.get(url, timeout=2)
+            requests.get(f"http://localhost:{port}/", timeout=2)
 
-    # A second start reuses the seeded data: same client, same credentials, no errors.
-    demo = _start_demo(tmp_path, port, rp_port)
+    # A second start reuses the seeded data: the same clients, no errors.
+    demo = _start_demo(tmp_path, ports)
     try:
         demo.wait_for_output("Stop with Ctrl-C")
-        assert re.search(r"Demo client id:\s+(\S+)", demo.output).group(1) == client_id
-        demo.wait_for_url(f"http://localhost:{rp_port}/healthz")
+        assert json.loads(secret_file.read_text()) == clients
+        for slug in DEPARTMENTS:
+            demo.wait_for_url(f"http://localhost:{ports[slug]}/healthz")
     finally:
         assert demo.stop(signal.SIGTERM) == 0, demo.output[-3000:]
 
 
-def test_demo_department_sign_in_and_out_in_a_browser(tmp_path):
-    """The README's promise: open the department app, sign in as the demo resident, see the
-    name, sign out through the IdP."""
+def _enrol_authenticator(instance: Path, issuer: str) -> str:
+    """Give the demo resident an authenticator app, as if set up on the IdP's security page from
+    another device (the browser's session stays password-only); returns the TOTP secret."""
+    import pyotp
+
+    from idp import create_app
+    from idp.config import load_settings
+    from idp.services import accounts, totp
+
+    app = create_app(load_settings({"IDP_INSTANCE_PATH": str(instance), "IDP_ISSUER": issuer}))
+    with app.app_context():
+        user = accounts.find_by_email("thandi@example.org")
+        secret = totp.begin_enrolment(user)
+        assert totp.confirm_enrolment(user, pyotp.TOTP(secret).now())
+    return secret
+
+
+def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
+    """The demo's promise: sign in once at billing, use permits (with a step-up to MFA) and
+    complaints without a password prompt, sign out at complaints and be signed out everywhere."""
+    import pyotp
     from playwright.sync_api import expect, sync_playwright
 
-    port, rp_port = free_port(), free_port()
-    demo = _start_demo(tmp_path, port, rp_port)
+    ports = _demo_ports()
+    idp = f"http://localhost:{ports['idp']}"
+    billing, permits, complaints = (f"http://localhost:{ports[slug]}" for slug in DEPARTMENTS)
+    demo = _start_demo(tmp_path, ports)
     try:
         demo.wait_for_output("Stop with Ctrl-C")
-        demo.wait_for_url(f"http://localhost:{port}/.well-known/openid-configuration")
-        demo.wait_for_url(f"http://localhost:{rp_port}/healthz")
+        demo.wait_for_url(f"{idp}/.well-known/openid-configuration")
+        for url in (billing, permits, complaints):
+            demo.wait_for_url(f"{url}/healthz")
         with sync_playwright() as pw:
             browser = launch_chromium(pw)
             page = browser.new_page()
             page.set_default_timeout(15000)
-            page.goto(f"http://localhost:{rp_port}/")
-            page.get_by_role("button", name="Sign in with eCitizen Passport").click()
-            page.wait_for_url(re.compile(rf"^http://localhost:{port}/login"))
+            idp_pages: list[str] = []
+            page.on("request",  # every page load at the IdP, redirects included
+                    lambda r: idp_pages.append(r.url) if r.is_navigation_request() and r.url.startswith(idp) else None)
+
+            # Billing: the one password prompt.
+            page.goto(f"{billing}/")
+            page.get_by_role("link", name="Sign in with eCitizen Passport").click()
+            page.wait_for_url(re.compile(rf"^{idp}/login"))
+            expect(page.get_by_text("City Billing").first).to_be_visible()  # who is asking
             page.locator("input[autocomplete~=username]").fill("thandi@example.org")
             page.locator("input[autocomplete=current-password]").fill("ubuntu-table-mountain-2026")
             page.get_by_role("button", name="Sign in", exact=True).click()
-            # A consent page may come first for a department the resident has not used yet.
-            page.wait_for_url(re.compile(rf"^http://localhost:({port}|{rp_port})/"))
-            if page.url.startswith(f"http://localhost:{port}/"):
-                page.get_by_role("button", name=re.compile("allow|continue|agree|accept|share", re.I)).first.click()
-            page.wait_for_url(f"http://localhost:{rp_port}/")
-            expect(page.locator("#name")).to_have_text("Thandi Nkosi")
-            expect(page.locator("#email")).to_have_text("thandi@example.org")
-            expect(page.locator("#accounts")).to_contain_text("4001234568 (residential, owner)")
-            expect(page.locator("#accounts")).not_to_contain_text("5003141594")
+            page.wait_for_url(f"{billing}/")
+            expect(page.locator("#resident-name")).to_have_text("Thandi Nkosi")
+            expect(page.get_by_role("link", name=re.compile("4009876543"))).to_be_visible()
+            page.get_by_role("link", name=re.compile("4001234568")).first.click()
+            page.wait_for_url(re.compile(rf"^{billing}/accounts/4001234568"))
+            expect(page.locator("main svg")).to_have_count(2)  # water and electricity charts
+            expect(page.get_by_role("link", name=re.compile(r"statement \(CSV\)")).first).to_be_visible()
 
-            # The resident links the demo's spare account on the IdP's pages; the department sees it next time.
-            page.goto(f"http://localhost:{port}/account/municipal/link")
-            page.get_by_label("Account number").fill("500 314 1594")
-            page.get_by_label("PIN or ID number").fill("2468")
-            page.get_by_label("Your role").select_option("owner")
-            page.get_by_role("button", name="Link account").click()
-            expect(page.get_by_role("heading", name="5003141594")).to_be_visible()
-            page.goto(f"http://localhost:{rp_port}/")
-            page.get_by_role("button", name="Sign out").click()
-            page.wait_for_url(re.compile(rf"^http://localhost:({port}|{rp_port})/"))
-            if page.url.startswith(f"http://localhost:{port}/"):
-                page.get_by_role("button", name=re.compile("sign out|log out|yes", re.I)).first.click()
-            page.wait_for_url(re.compile(rf"^http://localhost:{rp_port}/"))
-            page.get_by_role("button", name="Sign in with eCitizen Passport").click()
-            page.wait_for_url(re.compile(rf"^http://localhost:{port}/login"))
-            page.locator("input[autocomplete~=username]").fill("thandi@example.org")
-            page.locator("input[autocomplete=current-password]").fill("ubuntu-table-mountain-2026")
-            page.get_by_role("button", name="Sign in", exact=True).click()
-            # The password was asked again: signing out at the department ended the IdP session too.
-            # No consent this time: the sign-in form's redirects end at the department (CSP form-action).
-            page.wait_for_url(f"http://localhost:{rp_port}/")
-            expect(page.locator("#accounts")).to_contain_text("5003141594 (residential, owner)")
+            # Permits: signed in by the IdP's session, no password.
+            idp_pages.clear()
+            page.goto(f"{permits}/")
+            page.get_by_role("link", name="Sign in with eCitizen Passport").click()
+            expect(page.locator("#resident-name")).to_have_text("Thandi Nkosi")
+            assert page.url.startswith(permits)
+            assert idp_pages and not [url for url in idp_pages if "/login" in url], idp_pages
 
-            # Signing out at the IdP itself signs the resident out of the department too (back-channel).
-            page.goto(f"http://localhost:{port}/account/")
+            # Applying needs MFA: the IdP asks for the second factor only (step-up), not the password.
+            secret = _enrol_authenticator(tmp_path / "instance", idp)
+            page.goto(f"{permits}/apply")
+            page.wait_for_url(re.compile(rf"^{idp}/login/second-factor"))
+            page.get_by_role("link", name="Enter a code from my authenticator app").click()
+            page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).at(time.time() + 30))
+            page.get_by_role("button", name="Continue").click()
+            page.wait_for_url(re.compile(rf"^{permits}/apply"))
+            page.get_by_label("Type of permit").select_option("event")
+            page.get_by_label("Title").fill("Street soccer final")
+            page.get_by_label("Site address").fill("Wale Street, Bo-Kaap")
+            page.get_by_label("Description").fill("A community soccer final with a small stage.")
+            page.get_by_label("Event date").fill(time.strftime("%Y-%m-%d", time.localtime(time.time() + 30 * 86400)))
+            page.get_by_label("Expected attendance").fill("300")
+            page.get_by_role("button", name=re.compile("submit", re.I)).click()
+            page.wait_for_url(re.compile(rf"^{permits}/applications/PRM-"))
+            expect(page.get_by_text(re.compile("submitted", re.I)).first).to_be_visible()
+
+            # Complaints: signed in without a password; report a problem.
+            idp_pages.clear()
+            page.goto(f"{complaints}/")
+            page.get_by_role("link", name="Sign in with eCitizen Passport").click()
+            expect(page.locator("#resident-name")).to_have_text("Thandi Nkosi")
+            assert not [url for url in idp_pages if "/login" in url], idp_pages
+            page.goto(f"{complaints}/report")
+            page.get_by_label("Category").select_option("pothole")
+            page.get_by_label("Location").fill("Corner of Bree and Wale Street")
+            page.get_by_label("Description").fill("A deep pothole in the left lane.")
+            page.get_by_role("button", name=re.compile("report|submit|send", re.I)).click()
+            page.wait_for_url(re.compile(rf"^{complaints}/requests/CMP-"))
+
+            # One sign-out at complaints ends the IdP session and, by back-channel logout, the others.
             page.get_by_role("button", name="Sign out").click()
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                page.goto(f"http://localhost:{rp_port}/")
-                if page.get_by_role("button", name="Sign in with eCitizen Passport").count():
-                    break
-                time.sleep(0.3)
-            expect(page.get_by_role("button", name="Sign in with eCitizen Passport")).to_be_visible()
+            page.wait_for_url(re.compile(rf"^({idp}|{complaints})/"))
+            if page.url.startswith(idp):
+                page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url(re.compile(rf"^{complaints}/"))
+            expect(page.get_by_role("link", name="Sign in with eCitizen Passport")).to_be_visible()
+            for department in (billing, permits):
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    page.goto(f"{department}/")
+                    if page.get_by_role("link", name="Sign in with eCitizen Passport").count():
+                        break
+                    time.sleep(0.3)
+                expect(page.get_by_role("link", name="Sign in with eCitizen Passport")).to_be_visible()
+            page.goto(f"{idp}/account/")
+            page.wait_for_url(re.compile(rf"^{idp}/login"))  # the IdP session is over too
             browser.close()
     finally:
         demo.stop(signal.SIGINT)

@@ -1,0 +1,1 @@
+"""Report a Problem: an example department of eCitizen Passport."""

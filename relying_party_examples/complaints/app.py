@@ -1,0 +1,282 @@
+"""Report a Problem: complaints and service requests with an optional photo, reference numbers and
+a status history. A billing query asks the billing department's API, with a ``client_credentials``
+token for that API, whether the account is in arrears, and is routed accordingly."""
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timezone
+
+import click
+import requests
+from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, url_for
+from flask.cli import AppGroup
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from wtforms import FileField, Form, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, ValidationError
+
+from relying_party_examples.common import Passport, Settings
+
+db = SQLAlchemy()
+passport = Passport(db)
+
+# category → (label, the city team that handles it)
+CATEGORIES = {
+    "pothole": ("Pothole", "Roads"),
+    "water leak": ("Water leak", "Water and sanitation"),
+    "burst pipe": ("Burst pipe", "Water and sanitation"),
+    "streetlight out": ("Streetlight out", "Electricity"),
+    "refuse not collected": ("Refuse not collected", "Waste"),
+    "sewage overflow": ("Sewage overflow", "Water and sanitation"),
+    "noise": ("Noise", "By-law enforcement"),
+    "billing query": ("Billing query", "Revenue: accounts"),
+    "other": ("Something else", "Customer care"),
+}
+COLLECTIONS = "Revenue: collections"
+CLOSED = ("resolved", "closed")
+UPDATES = {"in-progress": "in progress", "resolved": "resolved", "closed": "closed"}
+MAX_PHOTO_BYTES = 2 * 1024 * 1024
+PHOTO_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+class Complaint(db.Model):
+    __tablename__ = "complaints"
+    id = db.Column(db.Integer, primary_key=True)
+    reference = db.Column(db.String(20), nullable=False, unique=True)
+    sub = db.Column(db.String(255), nullable=False, index=True)
+    category = db.Column(db.String(40), nullable=False)
+    location = db.Column(db.String(200), nullable=False)
+    description = db.Column(db.Text, nullable=False)
+    account_number = db.Column(db.String(32))
+    account_in_arrears = db.Column(db.Boolean)  # None: billing could not be asked
+    team = db.Column(db.String(60), nullable=False)
+    status = db.Column(db.String(20), nullable=False)
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False)
+    events = db.relationship("StatusEvent", order_by="StatusEvent.id", back_populates="complaint")
+    photo = db.relationship("Photo", uselist=False, back_populates="complaint")
+
+
+class Photo(db.Model):
+    __tablename__ = "photos"
+    id = db.Column(db.Integer, primary_key=True)
+    complaint_id = db.Column(db.ForeignKey("complaints.id"), nullable=False, unique=True)
+    content_type = db.Column(db.String(20), nullable=False)
+    data = db.Column(db.LargeBinary, nullable=False)
+    complaint = db.relationship(Complaint, back_populates="photo")
+
+
+class StatusEvent(db.Model):
+    __tablename__ = "status_events"
+    id = db.Column(db.Integer, primary_key=True)
+    complaint_id = db.Column(db.ForeignKey("complaints.id"), nullable=False, index=True)
+    status = db.Column(db.String(20), nullable=False)
+    note = db.Column(db.String(500), nullable=False, default="")
+    at = db.Column(db.DateTime(timezone=True), nullable=False)
+    complaint = db.relationship(Complaint, back_populates="events")
+
+
+def photo_type(data: bytes) -> str | None:
+    """The photo's content type judged by its first bytes (JPEG or PNG), never by its name."""
+    return next((kind for magic, kind in PHOTO_TYPES.items() if data.startswith(magic)), None)
+
+
+class ReportForm(Form):
+    category = SelectField("Category", choices=[SelectChoice("", "Choose a category")] +
+                           [SelectChoice(value, label) for value, (label, _) in CATEGORIES.items()],
+                           validators=[InputRequired("Choose what the problem is about.")])
+    location = StringField("Location", validators=[
+        InputRequired("Enter where the problem is: a street address or map coordinates."),
+        Length(5, 200, "The location must be 5 to 200 characters.")])
+    description = TextAreaField("Description", validators=[
+        InputRequired("Describe the problem."), Length(10, 2000, "The description must be 10 to 2000 characters.")])
+    account_number = SelectField("Municipal account", validate_choice=False)
+    photo = FileField("Photo (optional)")
+
+    def __init__(self, formdata, files, accounts: list[str]):
+        super().__init__(formdata)
+        self.accounts = accounts
+        self.account_number.choices = [SelectChoice("", "None")] + [SelectChoice(n, n) for n in accounts]
+        self.upload = files.get("photo")
+        self.photo_bytes, self.photo_type = None, None
+
+    def validate_account_number(self, field):
+        if field.data and field.data not in self.accounts:
+            raise ValidationError("Choose one of your own linked accounts.")
+        if self.category.data == "billing query" and not field.data:
+            raise ValidationError("Choose the account your billing query is about.")
+
+    def validate_photo(self, field):
+        if self.upload is None or not self.upload.filename:
+            return
+        data = self.upload.stream.read(MAX_PHOTO_BYTES + 1)
+        if len(data) > MAX_PHOTO_BYTES:
+            raise ValidationError("The photo is larger than 2 MB. Choose a smaller one.")
+        kind = photo_type(data)
+        if kind is None:
+            raise ValidationError("The photo must be a JPEG or PNG picture.")
+        self.photo_bytes, self.photo_type = data, kind
+
+
+pages = Blueprint("complaints", __name__, template_folder="templates")
+api = Blueprint("complaints_api", __name__, url_prefix="/api")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    settings = Settings.load("complaints", 5103, overrides)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_PHOTO_BYTES + 64 * 1024
+    passport.init_app(app, settings, title="Report a Problem", scope="openid profile email municipal_accounts",
+                      slug="complaints")
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+    app.cli.add_command(complaints_cli)
+    app.register_error_handler(413, lambda error: (render_template(
+        "passport/message.html", message="The photo is larger than 2 MB. Go back and choose a smaller one."), 413))
+    return app
+
+
+def billing_standing(number: str) -> bool | None:
+    """Ask billing whether account ``number`` is in arrears; None when billing cannot answer now
+    (not configured, down, slow or refusing): a report never fails because of it."""
+    settings = passport.settings
+    url, resource = settings.get("BILLING_API_URL"), settings.get("BILLING_API_RESOURCE")
+    if not url or not resource:
+        return None
+    try:
+        answer = passport.call_department(f"{url.rstrip('/')}/accounts/{number}/standing", resource, timeout=3)
+        if answer.status_code == 200:
+            return bool(answer.json()["in_arrears"])
+        current_app.logger.warning("billing answered %s for an arrears check", answer.status_code)
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        current_app.logger.warning("billing could not be asked about arrears: %s", type(exc).__name__)
+    return None
+
+
+def new_reference() -> str:
+    return f"CMP-{date.today().year}-{secrets.randbelow(1_000_000):06d}"
+
+
+def add_event(complaint: Complaint, status: str, note: str = "") -> None:
+    complaint.status = status
+    db.session.add(StatusEvent(complaint=complaint, status=status, note=note, at=datetime.now(timezone.utc)))
+
+
+def own_complaint(reference: str) -> Complaint:
+    """The signed-in resident's request; 404 for anyone else's."""
+    found = db.session.scalar(select(Complaint).where(Complaint.reference == reference,
+                                                      Complaint.sub == g.resident["sub"]))
+    if found is None:
+        abort(404)
+    return found
+
+
+def resident_accounts() -> list[str]:
+    return [a["account_number"] for a in g.resident.get("municipal_accounts") or [] if a.get("account_number")]
+
+
+@pages.get("/")
+def home():
+    requests_made = []
+    if g.resident:
+        requests_made = db.session.scalars(select(Complaint).where(Complaint.sub == g.resident["sub"])
+                                           .order_by(Complaint.created_at.desc())).all()
+    return render_template("complaints/home.html", complaints=requests_made, categories=CATEGORIES)
+
+
+@pages.route("/report", methods=["GET", "POST"])
+@passport.login_required()
+def report():
+    form = ReportForm(request.form, request.files, resident_accounts())
+    if request.method == "GET" or not form.validate():
+        return render_template("complaints/report.html", form=form), 200 if request.method == "GET" else 400
+    team = CATEGORIES[form.category.data][1]
+    in_arrears = None
+    if form.category.data == "billing query":
+        in_arrears = billing_standing(form.account_number.data)
+        team = COLLECTIONS if in_arrears else team
+    for _ in range(5):
+        complaint = Complaint(reference=new_reference(), sub=g.resident["sub"], category=form.category.data,
+                              location=form.location.data.strip(), description=form.description.data.strip(),
+                              account_number=form.account_number.data or None, account_in_arrears=in_arrears,
+                              team=team, status="received", created_at=datetime.now(timezone.utc))
+        add_event(complaint, "received", f"Sent to {team}.")
+        if form.photo_bytes:
+            db.session.add(Photo(complaint=complaint, content_type=form.photo_type, data=form.photo_bytes))
+        db.session.add(complaint)
+        try:
+            db.session.commit()
+            break
+        except IntegrityError:  # a reference already taken: draw another
+            db.session.rollback()
+    else:
+        abort(503)
+    return redirect(url_for(".detail", reference=complaint.reference), 303)
+
+
+@pages.get("/requests/<reference>")
+@passport.login_required()
+def detail(reference):
+    return render_template("complaints/detail.html", complaint=own_complaint(reference), categories=CATEGORIES)
+
+
+@pages.get("/requests/<reference>/photo")
+@passport.login_required()
+def photo(reference):
+    found = own_complaint(reference).photo
+    if found is None:
+        abort(404)
+    return found.data, 200, {"Content-Type": found.content_type, "X-Content-Type-Options": "nosniff",
+                             "Cache-Control": "private, max-age=3600", "Content-Disposition": "inline"}
+
+
+# --- staff ---------------------------------------------------------------------------------------
+complaints_cli = AppGroup("complaints", help="City staff: update service requests.")
+
+
+@complaints_cli.command("update")
+@click.argument("reference")
+@click.option("--status", required=True, type=click.Choice(list(UPDATES)), help="The new status.")
+@click.option("--note", default="", help="A note the resident sees in the history (at most 500 characters).")
+def update(reference, status, note):
+    """Record progress on request REFERENCE."""
+    if len(note) > 500:
+        raise click.BadParameter("at most 500 characters", param_hint="--note")
+    complaint = db.session.scalar(select(Complaint).where(Complaint.reference == reference))
+    if complaint is None:
+        raise click.ClickException(f"no request {reference}")
+    if complaint.status == "closed":
+        raise click.ClickException(f"request {reference} is closed")
+    add_event(complaint, UPDATES[status], note)
+    db.session.commit()
+    click.echo(f"{reference}: {UPDATES[status]}")
+
+
+# --- API -----------------------------------------------------------------------------------------
+@api.after_request
+def no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.get("/residents/<sub>/summary")
+@passport.require_token
+def summary(sub):
+    """The resident's open requests."""
+    rows = db.session.scalars(select(Complaint).where(Complaint.sub == sub, Complaint.status.not_in(CLOSED))
+                              .order_by(Complaint.created_at)).all()
+    items = [{"title": f"{CATEGORIES[c.category][0]} at {c.location}", "status": c.status, "reference": c.reference,
+              "url": passport.settings.base_url + url_for("complaints.detail", reference=c.reference)} for c in rows]
+    return {"department": "complaints", "items": items, "count_open": len(items)}
+
+
+@api.get("/requests/<reference>")
+@passport.require_token
+def request_api(reference):
+    found = db.session.scalar(select(Complaint).where(Complaint.reference == reference))
+    if found is None:
+        return {"error": "not_found"}, 404
+    return {"reference": found.reference, "category": found.category, "status": found.status,
+            "created_at": found.created_at.isoformat(),
+            "events": [{"status": e.status, "note": e.note, "at": e.at.isoformat()} for e in found.events]}
