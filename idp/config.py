@@ -159,6 +159,7 @@ _SPEC = [
     ("IDP_SMS_CLICKATELL_API_KEY", "sms_clickatell_api_key", _text, None),
     ("IDP_SMS_CLICKATELL_URL", "sms_clickatell_url", _url("http", "https"), "https://platform.clickatell.com/v1/message"),
     ("IDP_SMS_TIMEOUT", "sms_timeout", _int(1, 60), 10),
+    ("IDP_DASHBOARD_TIMEOUT", "dashboard_timeout", _int(1, 30), 2),
     ("IDP_SMS_MAX_PER_NUMBER", "sms_max_per_number", _int(1, 100), 5),
     ("IDP_SMS_MAX_PER_IP", "sms_max_per_ip", _int(1, 10000), 20),
     ("IDP_SMS_SECOND_FACTOR", "sms_second_factor", _bool, True),
@@ -212,6 +213,7 @@ class Settings:
     sms_clickatell_api_key: str | None = None
     sms_clickatell_url: str = "https://platform.clickatell.com/v1/message"
     sms_timeout: int = 10
+    dashboard_timeout: int = 2
     sms_max_per_number: int = 5
     sms_max_per_ip: int = 20
     sms_second_factor: bool = True

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 
 from idp.services import DomainError, Throttled, audit, grants, privacy, registration
+from idp.services import dashboard as dashboard_service
 from idp.services import profile as profile_service
 from idp.web import current
 from idp.web.forms import ChangeEmailForm, ChangePasswordForm, ConfirmForm, NameForm, RevokeForm
@@ -150,6 +151,13 @@ def revoke_service():
                  ip_address=current.client_ip(), tokens=count)
     flash(_("%(name)s can no longer use your account.", name=service.name), "success")
     return redirect(url_for("account.services"), code=303)
+
+
+@bp.get("/dashboard")
+@signed_in
+def dashboard():
+    """One page for the whole city: what each department the resident uses has open for them."""
+    return render_template("account/dashboard.html", cards=dashboard_service.cards(_user()))
 
 
 @bp.get("/export")

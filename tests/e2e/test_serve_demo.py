@@ -318,6 +318,7 @@ def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
             page.get_by_label("Expected attendance").fill("300")
             page.get_by_role("button", name=re.compile("submit", re.I)).click()
             page.wait_for_url(re.compile(rf"^{permits}/applications/PRM-"))
+            permit = page.url.rsplit("/", 1)[1]
             expect(page.get_by_text(re.compile("submitted", re.I)).first).to_be_visible()
 
             # Complaints: signed in without a password; report a problem.
@@ -332,6 +333,15 @@ def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
             page.get_by_label("Description").fill("A deep pothole in the left lane.")
             page.get_by_role("button", name=re.compile("report|submit|send", re.I)).click()
             page.wait_for_url(re.compile(rf"^{complaints}/requests/CMP-"))
+            complaint = page.url.rsplit("/", 1)[1]
+
+            # The IdP's dashboard gathers all three departments (server-side, with service tokens).
+            page.goto(f"{idp}/account/dashboard")
+            cards = page.locator("section.card")
+            expect(cards.filter(has_text="City Billing")).to_contain_text("Account 4001234568")
+            expect(cards.filter(has_text="City Permits")).to_contain_text(permit)
+            expect(cards.filter(has_text="Report a Problem")).to_contain_text(complaint)
+            page.goto(f"{complaints}/")
 
             # One sign-out at complaints ends the IdP session and, by back-channel logout, the others.
             page.get_by_role("button", name="Sign out").click()
