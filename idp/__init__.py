@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from idp import errors
     from idp.oidc import init_app as init_oidc
-    from idp.web import account, admin, auth, mfa, municipal
+    from idp.web import account, admin, auth, directory, mfa, municipal
     from idp.web.current import current_user
 
     app.jinja_env.globals.update(current_user=current_user, get_locale=get_locale)
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(mfa.bp)
     app.register_blueprint(municipal.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(directory.bp)
     init_oidc(app)
 
     from idp import cli

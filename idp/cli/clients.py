@@ -1,4 +1,4 @@
-"""``idp clients create`` and ``idp clients list``."""
+"""``idp clients create|list|list-service|unlist-service``."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from idp.services import DomainError, audit
+from idp.services import DomainError, audit, directory
 from idp.services import clients as client_service
 
 
@@ -76,3 +76,39 @@ def list_command(as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['client_id']}  {row['client_name']}  {' '.join(row['redirect_uris'])}")
+
+
+def _client_or_fail(client_id: str):
+    client = client_service.find_client(client_id)
+    if client is None:
+        raise click.ClickException(f"no active client {client_id}")
+    return client
+
+
+@clients.command("list-service")
+@click.argument("client_id")
+@click.option("--category", required=True, type=click.Choice(list(directory.CATEGORIES)),
+              help="Where residents find it in the services directory.")
+@click.option("--url", "service_url", required=True, help="The department's home page (https).")
+@click.option("--keywords", default="", help="Words residents use for what it does, e.g. \"pothole leak streetlight\".")
+@with_appcontext
+def list_service(client_id: str, category: str, service_url: str, keywords: str) -> None:
+    """Show CLIENT_ID in the public services directory (its purpose line is the description)."""
+    client = _client_or_fail(client_id)
+    try:
+        directory.set_listing(client, listed=True, category=category, service_url=service_url, keywords=keywords)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    audit.record("client.listed", client_id=client.client_id, via="cli", category=category)
+    click.echo(f"{client.name} is listed under {directory.CATEGORIES[category]}.")
+
+
+@clients.command("unlist-service")
+@click.argument("client_id")
+@with_appcontext
+def unlist_service(client_id: str) -> None:
+    """Take CLIENT_ID out of the public services directory."""
+    client = _client_or_fail(client_id)
+    directory.set_listing(client, listed=False)
+    audit.record("client.unlisted", client_id=client.client_id, via="cli")
+    click.echo(f"{client.name} is no longer listed.")

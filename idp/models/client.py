@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db
@@ -36,6 +36,12 @@ class Client(db.Model):
     logo_type: Mapped[str | None] = mapped_column(String(20))
     # The identifier of the department's own API (RFC 8707 resource): tokens asked for it carry it as aud.
     api_resource: Mapped[str | None] = mapped_column(String(2000), unique=True)
+    # The public services directory: listed clients appear there with a category, a link and the
+    # words residents use for what they do (the purpose line is the description).
+    listed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    category: Mapped[str | None] = mapped_column(String(40))
+    service_url: Mapped[str | None] = mapped_column(String(2000))
+    keywords: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

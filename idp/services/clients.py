@@ -122,7 +122,8 @@ def describe(client: Client) -> dict:
         "backchannel_logout_uri": client.backchannel_logout_uri, "scope": client.scope,
         "grant_types": client.grant_types, "response_types": client.response_types,
         "token_endpoint_auth_method": client.token_endpoint_auth_method, "first_party": client.first_party,
-        "api_resource": client.api_resource,
+        "api_resource": client.api_resource, "listed": client.listed, "category": client.category,
+        "service_url": client.service_url, "keywords": client.keywords,
     }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from idp.extensions import db
 from idp.models import AccountLink, Client, MunicipalAccount, User
-from idp.services import accounts, audit, identifiers
+from idp.services import accounts, audit, directory, identifiers
 from idp.services.clients import create_client
 
 DEMO_EMAIL = "thandi@example.org"
@@ -36,15 +36,20 @@ class Department:
     name: str
     purpose: str
     scope: str
+    category: str
+    keywords: str
 
 
 DEPARTMENTS = (
     Department("billing", "City Billing", "See your municipal accounts and statements, and pay them.",
-               "openid profile email municipal_accounts"),
+               "openid profile email municipal_accounts", "bills-and-payments",
+               "rates water electricity refuse bills statement account pay payment arrears"),
     Department("permits", "City Permits", "Apply for building, event and business permits and follow them.",
-               "openid profile email"),
+               "openid profile email", "permits-and-licences",
+               "building plans event business trading licence permit application"),
     Department("complaints", "Report a Problem", "Report potholes, leaks and outages, and track what happens.",
-               "openid profile email municipal_accounts"),
+               "openid profile email municipal_accounts", "report-a-problem",
+               "pothole roads water leak burst pipe streetlight electricity refuse sewage noise complaint fault"),
 )
 
 
@@ -116,7 +121,8 @@ def seed_departments(instance_path: str, base_urls: dict[str, str]) -> dict[str,
             for field, value in wanted.items():
                 setattr(client, field, value)
         client.purpose = department.purpose
-        db.session.commit()
+        directory.set_listing(client, listed=True, category=department.category, service_url=f"{base}/",
+                              keywords=department.keywords)
         result[department.slug] = DemoClient(known["client_id"], known["client_secret"], base)
     return result
 

@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from idp.security.headers import allow_return_to
-from idp.services import DomainError, clients, passwords, profile, recovery, registration, signin
+from idp.services import DomainError, clients, directory, passwords, profile, recovery, registration, signin
 from idp.web import current, signin_flow
 from idp.web.forms import ConfirmForm, EmailOnlyForm, LoginForm, NewPasswordForm, RegisterForm
 
@@ -62,7 +62,7 @@ def client_logo(client_id: str):
 
 @bp.get("/")
 def home():
-    return render_template("home.html")
+    return render_template("home.html", services=directory.listings(), categories=directory.CATEGORIES)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -1,0 +1,124 @@
+"""The public services directory: department clients listed with a category, a link and the words
+residents use, found by a search that forgives typos and knows everyday words ("pothole",
+"rates", "water leak") for what each department does."""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+from idp.extensions import db
+from idp.models import Client
+from idp.services import DomainError
+from idp.services.clients import validate_uri
+
+CATEGORIES = {
+    "bills-and-payments": _l("Bills and payments"),
+    "permits-and-licences": _l("Permits and licences"),
+    "report-a-problem": _l("Report a problem"),
+    "programs-and-events": _l("Programs and events"),
+    "other": _l("Other services"),
+}
+# Everyday words and the words a listing is likely to use for the same thing.
+SYNONYMS = {
+    "rates": {"bills", "payments", "account"}, "bill": {"bills"}, "pay": {"payments", "bills"},
+    "statement": {"bills", "account"}, "arrears": {"bills", "payments"}, "owe": {"bills"},
+    "pothole": {"roads", "problem"}, "road": {"roads"}, "leak": {"water", "problem"}, "burst": {"pipe", "water"},
+    "streetlight": {"electricity", "problem"}, "outage": {"electricity", "problem"}, "power": {"electricity"},
+    "refuse": {"waste", "problem"}, "rubbish": {"refuse", "waste"}, "garbage": {"refuse", "waste"},
+    "trash": {"refuse", "waste"}, "bin": {"refuse", "waste"}, "sewage": {"problem"}, "drain": {"sewage", "problem"},
+    "noise": {"problem"}, "complaint": {"problem", "report"}, "fault": {"problem", "report"},
+    "licence": {"permits"}, "license": {"licence", "permits"}, "permit": {"permits"}, "build": {"building"},
+    "event": {"events"}, "workshop": {"programs", "events"}, "meeting": {"events"}, "course": {"programs"},
+}
+STOP_WORDS = {"a", "an", "the", "my", "i", "to", "for", "of", "in", "on", "and", "is", "at", "with", "how", "do"}
+WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Listing:
+    client_id: str
+    name: str
+    description: str
+    category: str
+    url: str
+    has_logo: bool
+    words: frozenset
+
+    @property
+    def category_label(self) -> str:
+        return str(CATEGORIES.get(self.category, CATEGORIES["other"]))
+
+
+def _words(text: str) -> set[str]:
+    found = set()
+    for word in WORD.findall(text.lower()):
+        if word in STOP_WORDS:
+            continue
+        found.add(word)
+        if len(word) > 4 and word.endswith("s"):
+            found.add(word[:-1])  # "potholes" → "pothole"
+    return found
+
+
+def set_listing(client: Client, *, listed: bool, category: str | None = None, service_url: str | None = None,
+                keywords: str = "") -> None:
+    """List a client in the directory (or take it out); everything is checked before anything changes."""
+    keywords = " ".join((keywords or "").split())
+    if listed:
+        if category not in CATEGORIES:
+            raise DomainError("invalid_category", f"category must be one of {', '.join(CATEGORIES)}")
+        if not service_url:
+            raise DomainError("invalid_uri", "a listed service needs its link (the department's home page)")
+        validate_uri(service_url, "service link")
+        if len(service_url) > 2000 or len(keywords) > 500:
+            raise DomainError("invalid_listing", "the link must be at most 2000 and the keywords 500 characters")
+        client.category, client.service_url, client.keywords = category, service_url, keywords
+    client.listed = listed
+    db.session.commit()
+
+
+def listings() -> list[Listing]:
+    """Every listed, active service, by name."""
+    rows = db.session.scalars(db.select(Client).where(Client.listed.is_(True), Client.disabled.is_(False))
+                              .order_by(Client.name))
+    result = []
+    for client in rows:
+        label = str(CATEGORIES.get(client.category or "other", CATEGORIES["other"]))
+        words = _words(" ".join((client.name, client.purpose or "", label, client.keywords or "")))
+        result.append(Listing(client.client_id, client.name, client.purpose or "", client.category or "other",
+                              client.service_url or "", client.logo is not None, frozenset(words)))
+    return result
+
+
+def in_category(category: str) -> list[Listing]:
+    return [listing for listing in listings() if listing.category == category]
+
+
+def _meanings(word: str, vocabulary: set[str]) -> tuple[set[str], set[str]]:
+    """The word itself (or, for a typo, the nearest known words) and its everyday synonyms."""
+    exact = {word}
+    if word not in vocabulary and word not in SYNONYMS and len(word) > 3:
+        exact |= set(difflib.get_close_matches(word, vocabulary | set(SYNONYMS), n=3, cutoff=0.75))
+    related = set().union(*(SYNONYMS.get(w, set()) for w in exact)) - exact
+    return exact, related
+
+
+def search(query: str) -> list[Listing]:
+    """Listings matching the query, best first: each query word counts twice when the listing uses
+    that word (or the word a typo meant) and once when it uses a synonym."""
+    asked = _words(query or "")
+    if not asked:
+        return []
+    candidates = listings()
+    vocabulary = set().union(*(listing.words for listing in candidates)) if candidates else set()
+    meanings = [_meanings(word, vocabulary) for word in asked if not (word.endswith("s") and word[:-1] in asked)]
+    scored = []
+    for listing in candidates:
+        score = sum(2 if exact & listing.words else 1 if related & listing.words else 0
+                    for exact, related in meanings)
+        if score:
+            scored.append((-score, listing.name.lower(), listing))
+    return [listing for *_, listing in sorted(scored, key=lambda item: item[:2])]

@@ -1,0 +1,120 @@
+"""The public services directory: listed departments on the home page and in categories, and a
+search that understands everyday words and forgives typos; listing is checked and audited."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from idp.extensions import db
+from idp.models import AuditEvent, Client
+from idp.services import DomainError, directory
+from tests.support.oidc import make_client
+
+SERVICES = {
+    "City Billing": ("bills-and-payments", "See your municipal accounts and statements, and pay them.",
+                     "rates water electricity bills statement pay arrears"),
+    "Report a Problem": ("report-a-problem", "Report potholes, leaks and outages.",
+                         "pothole roads water leak burst pipe streetlight refuse sewage noise"),
+    "City Permits": ("permits-and-licences", "Apply for building, event and business permits.",
+                     "building plans event business licence"),
+}
+
+
+@pytest.fixture
+def listed(app):
+    ids = {}
+    for name, (category, purpose, keywords) in SERVICES.items():
+        client_id, _ = make_client(app, name=name)
+        with app.app_context():
+            client = db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+            client.purpose = purpose
+            directory.set_listing(client, listed=True, category=category, keywords=keywords,
+                                  service_url=f"https://{category}.example.gov.za/")
+        ids[name] = client_id
+    make_client(app, name="Internal Tool")  # registered, never listed
+    return ids
+
+
+def names(app, query) -> list[str]:
+    with app.app_context():
+        return [listing.name for listing in directory.search(query)]
+
+
+@pytest.mark.parametrize("query, first", [
+    ("pothole", "Report a Problem"), ("Potholes on my street", "Report a Problem"),
+    ("water leak", "Report a Problem"), ("rates", "City Billing"), ("pay my bill", "City Billing"),
+    ("potwhole", "Report a Problem"), ("electrisity", "City Billing"), ("buidling plans", "City Permits"),
+    ("rubbish", "Report a Problem"), ("business licence", "City Permits"), ("workshop", None),
+])
+def test_search_understands_everyday_words_and_typos(app, listed, query, first):
+    found = names(app, query)
+    assert (found[0] if found else None) == first, found
+    assert "Internal Tool" not in found
+
+
+def test_the_home_page_lists_services_and_searches_without_javascript(app, client, listed):
+    home = client.get("/").get_data(as_text=True)
+    for name in SERVICES:
+        assert name in home
+    assert "Internal Tool" not in home and 'action="/services"' in home and 'method="get"' in home
+    results = client.get("/services?q=water+leak").get_data(as_text=True)
+    assert "Report a Problem" in results and 'href="https://report-a-problem.example.gov.za/"' in results
+    assert "1 service found" in results or "services found" in results
+    nothing = client.get("/services?q=zzzz").get_data(as_text=True)
+    assert "Nothing matched" in nothing
+    assert "<script>" not in client.get("/services?q=<script>alert(1)</script>").get_data(as_text=True)
+
+
+def test_category_pages(app, client, listed):
+    page = client.get("/services/category/permits-and-licences").get_data(as_text=True)
+    assert "City Permits" in page and "City Billing" not in page
+    assert client.get("/services/category/casinos").status_code == 404
+
+
+def test_a_disabled_or_unlisted_service_disappears(app, client, listed):
+    with app.app_context():
+        from idp.services import clients as client_service
+        client_service.set_disabled(client_service.find_client(listed["City Permits"]), True)
+        directory.set_listing(client_service.find_client(listed["City Billing"]), listed=False)
+    home = client.get("/").get_data(as_text=True)
+    assert "City Permits" not in home and "City Billing" not in home and "Report a Problem" in home
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"category": "casino", "service_url": "https://x.example.gov.za/"}, "category"),
+    ({"category": "other", "service_url": None}, "link"),
+    ({"category": "other", "service_url": "javascript:alert(1)"}, "https"),
+    ({"category": "other", "service_url": "http://x.example.gov.za/"}, "https"),
+    ({"category": "other", "service_url": "https://x.example.gov.za/", "keywords": "k" * 501}, "500"),
+])
+def test_bad_listings_are_refused_and_change_nothing(app, options, message):
+    client_id, _ = make_client(app, name="Water")
+    with app.app_context():
+        client = db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+        with pytest.raises(DomainError, match=message):
+            directory.set_listing(client, listed=True, **options)
+        db.session.rollback()
+        client = db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+        assert client.listed is False and client.category is None
+
+
+def test_staff_list_and_unlist_from_the_command_line(app):
+    client_id, _ = make_client(app, name="City Libraries")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["clients", "list-service", client_id, "--category", "programs-and-events",
+                                 "--url", "https://libraries.example.gov.za/", "--keywords", "books reading"])
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(args=["clients", "list-service", client_id, "--category", "programs-and-events",
+                              "--url", "ftp://libraries.example.gov.za/"])
+    assert bad.exit_code == 1 and "https" in bad.output
+    assert runner.invoke(args=["clients", "list-service", "nope", "--category", "other", "--url",
+                               "https://x.example.gov.za/"]).exit_code == 1
+    listed_json = json.loads(runner.invoke(args=["clients", "list", "--json"]).output)
+    mine = next(row for row in listed_json if row["client_id"] == client_id)
+    assert mine["listed"] is True and mine["service_url"] == "https://libraries.example.gov.za/"
+    assert runner.invoke(args=["clients", "unlist-service", client_id]).exit_code == 0
+    with app.app_context():
+        events = db.session.scalars(db.select(AuditEvent.event).where(AuditEvent.client_id == client_id)).all()
+        assert "client.listed" in events and "client.unlisted" in events
+        assert directory.listings() == []
