@@ -75,6 +75,8 @@
   }
 
   var autofill = null;
+  // Set once a passkey answered: a second ceremony now would replace the challenge being checked.
+  var finishing = false;
 
   function stopAutofill() {
     if (autofill) { autofill.abort(); autofill = null; }
@@ -92,8 +94,13 @@
       if (mediation) { request.mediation = mediation; request.signal = signal; }
       return navigator.credentials.get(request);
     }).then(function (cred) {
+      finishing = true;
       return post(data.finishUrl, { credential: encodeCredential(cred), next: data.next || "" });
-    }).then(function (result) { finish(result, scope); }, function (err) {
+    }).then(function (result) {
+      if (!(result && result.redirect)) { finishing = false; }
+      finish(result, scope);
+    }, function (err) {
+      finishing = false;
       if (err && err.name === "Server") { showError(scope, err.message); return; }
       if (!mediation) { failure(scope)(err); }
     });
@@ -121,7 +128,11 @@
     });
     var buttons = document.querySelectorAll('[data-passkey="signin"]');
     buttons.forEach(function (button) {
-      button.addEventListener("click", function () { stopAutofill(); signIn(button); });
+      button.addEventListener("click", function () {
+        if (finishing) { return; }
+        stopAutofill();
+        signIn(button);
+      });
     });
     var field = document.querySelector("input[data-passkey-autofill], input[autocomplete~=webauthn]");
     var usable = field && (field.dataset.optionsUrl || buttons.length);
