@@ -31,6 +31,9 @@ class User(db.Model):
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The resident chose SMS codes as a second factor (needs a verified phone).
     sms_second_factor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # {topic: "email" | "sms" | "none"} for the city's messages; missing topics take the defaults
+    # (idp.services.notifications). Security notices are not switchable and not listed here.
+    notification_preferences: Mapped[dict | None] = mapped_column(JSON)
     # active | locked | deactivated
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Why a locked account is locked: "self_reported" (unlocked by a password reset) or "staff".

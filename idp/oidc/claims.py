@@ -1,9 +1,9 @@
 """Which claims each scope releases."""
 from __future__ import annotations
 
-SCOPES = ("openid", "profile", "email", "phone", "municipal_accounts", "offline_access")
+SCOPES = ("openid", "profile", "email", "phone", "municipal_accounts", "notification_preferences", "offline_access")
 CLAIMS = ("sub", "name", "given_name", "family_name", "email", "email_verified", "locale", "phone_number",
-          "phone_number_verified", "municipal_accounts", "acr", "amr", "auth_time", "sid")
+          "phone_number_verified", "municipal_accounts", "notification_preferences", "acr", "amr", "auth_time", "sid")
 
 
 def for_scope(user, scope: str) -> dict:
@@ -25,4 +25,8 @@ def for_scope(user, scope: str) -> dict:
         from idp.services import municipal
 
         result["municipal_accounts"] = municipal.claim(user)
+    if "notification_preferences" in scopes:
+        from idp.services import notifications
+
+        result["notification_preferences"] = notifications.claim(user)
     return result

@@ -24,7 +24,7 @@ from idp.models import (
     UserSession,
     WebAuthnCredential,
 )
-from idp.services import DomainError, audit, grants, municipal, sessions
+from idp.services import DomainError, audit, grants, municipal, notifications, sessions
 from idp.services.support import _guard, _reason
 
 
@@ -40,7 +40,8 @@ def export(user: User) -> dict:
                     "given_name": user.given_name, "family_name": user.family_name, "locale": user.locale,
                     "phone_number": user.phone_number, "phone_verified_at": _iso(user.phone_verified_at),
                     "status": user.status, "roles": list(user.roles or []), "created_at": _iso(user.created_at),
-                    "password_changed_at": _iso(user.password_changed_at)},
+                    "password_changed_at": _iso(user.password_changed_at),
+                    "notification_preferences": notifications.preferences(user)},
         "sign_in_methods": {
             "authenticator_app": [{"added": _iso(t.created_at), "active": t.confirmed_at is not None}
                                   for t in by_user(TotpCredential)],

@@ -9,9 +9,10 @@ from flask_babel import gettext as _
 
 from idp.services import DomainError, Throttled, audit, grants, privacy, registration
 from idp.services import dashboard as dashboard_service
+from idp.services import notifications as notification_service
 from idp.services import profile as profile_service
 from idp.web import current
-from idp.web.forms import ChangeEmailForm, ChangePasswordForm, ConfirmForm, NameForm, RevokeForm
+from idp.web.forms import ChangeEmailForm, ChangePasswordForm, ConfirmForm, NameForm, RevokeForm, notification_form
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -151,6 +152,28 @@ def revoke_service():
                  ip_address=current.client_ip(), tokens=count)
     flash(_("%(name)s can no longer use your account.", name=service.name), "success")
     return redirect(url_for("account.services"), code=303)
+
+
+@bp.route("/notifications", methods=["GET", "POST"])
+@signed_in
+def notifications():
+    """Which city messages the resident gets, and how (shared with departments as a claim)."""
+    user = _user()
+    form = notification_form(notification_service.TOPICS, notification_service.CHANNELS)(
+        data=notification_service.preferences(user) if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            notification_service.save(user, {t: form[t].data for t in notification_service.TOPICS},
+                                      ip=current.client_ip())
+        except DomainError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            flash(_("Your message choices were saved. Every city service using eCitizen Passport will follow them."),
+                  "success")
+            return redirect(url_for("account.profile"), code=303)
+    status = 400 if request.method == "POST" else 200
+    return render_template("account/notifications.html", form=form, topics=notification_service.TOPICS,
+                           has_phone=user.phone_number_verified), status
 
 
 @bp.get("/dashboard")

@@ -190,3 +190,15 @@ class ClientForm(FlaskForm):
     scopes = SelectMultipleField(_l("Scopes it may ask for"))
     first_party = BooleanField(_l("First-party (a city service that skips the consent page)"))
     public = BooleanField(_l("Public client (runs on the resident's device: no secret)"))
+
+
+def notification_form(topics: dict, channels: dict):
+    """A form with one radio group per notification topic (email, text message or none)."""
+    class NotificationForm(FlaskForm):
+        pass
+
+    for topic, label in topics.items():
+        setattr(NotificationForm, topic, RadioField(
+            label, choices=[SelectChoice(value, text) for value, text in channels.items()],
+            validators=[DataRequired(_l("Choose how you want these messages."))]))
+    return NotificationForm

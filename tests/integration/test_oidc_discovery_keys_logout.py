@@ -28,7 +28,8 @@ def test_discovery_advertises_exactly_what_works(client):
     assert doc["response_types_supported"] == ["code"]
     assert "implicit" not in doc["grant_types_supported"] and "password" not in doc["grant_types_supported"]
     assert doc["authorization_response_iss_parameter_supported"] is True
-    assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "phone", "municipal_accounts", "offline_access"}
+    assert set(doc["scopes_supported"]) == {"openid", "profile", "email", "phone", "municipal_accounts",
+                                           "notification_preferences", "offline_access"}
     assert doc["backchannel_logout_supported"] is True and doc["backchannel_logout_session_supported"] is True
     for endpoint in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
                      "revocation_endpoint", "introspection_endpoint", "end_session_endpoint"):
