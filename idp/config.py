@@ -160,6 +160,9 @@ _SPEC = [
     ("IDP_SMS_CLICKATELL_URL", "sms_clickatell_url", _url("http", "https"), "https://platform.clickatell.com/v1/message"),
     ("IDP_SMS_TIMEOUT", "sms_timeout", _int(1, 60), 10),
     ("IDP_DASHBOARD_TIMEOUT", "dashboard_timeout", _int(1, 30), 2),
+    ("IDP_SUPPORT_EMAIL", "support_email", _text, None),
+    ("IDP_SUPPORT_PHONE", "support_phone", _text, None),
+    ("IDP_SUPPORT_HOURS", "support_hours", _text, None),
     ("IDP_SMS_MAX_PER_NUMBER", "sms_max_per_number", _int(1, 100), 5),
     ("IDP_SMS_MAX_PER_IP", "sms_max_per_ip", _int(1, 10000), 20),
     ("IDP_SMS_SECOND_FACTOR", "sms_second_factor", _bool, True),
@@ -214,6 +217,9 @@ class Settings:
     sms_clickatell_url: str = "https://platform.clickatell.com/v1/message"
     sms_timeout: int = 10
     dashboard_timeout: int = 2
+    support_email: str | None = None
+    support_phone: str | None = None
+    support_hours: str | None = None
     sms_max_per_number: int = 5
     sms_max_per_ip: int = 20
     sms_second_factor: bool = True

@@ -106,19 +106,29 @@ def _meanings(word: str, vocabulary: set[str]) -> tuple[set[str], set[str]]:
     return exact, related
 
 
-def search(query: str) -> list[Listing]:
-    """Listings matching the query, best first: each query word counts twice when the listing uses
-    that word (or the word a typo meant) and once when it uses a synonym."""
+def rank(query: str, candidates: list) -> list:
+    """The candidates (anything with ``name`` and ``words``) matching the query, best first: each
+    query word counts twice when a candidate uses that word (or the word a typo meant) and once
+    when it uses a synonym."""
     asked = _words(query or "")
-    if not asked:
+    if not asked or not candidates:
         return []
-    candidates = listings()
-    vocabulary = set().union(*(listing.words for listing in candidates)) if candidates else set()
+    vocabulary = set().union(*(candidate.words for candidate in candidates))
     meanings = [_meanings(word, vocabulary) for word in asked if not (word.endswith("s") and word[:-1] in asked)]
     scored = []
-    for listing in candidates:
-        score = sum(2 if exact & listing.words else 1 if related & listing.words else 0
+    for candidate in candidates:
+        score = sum(2 if exact & candidate.words else 1 if related & candidate.words else 0
                     for exact, related in meanings)
         if score:
-            scored.append((-score, listing.name.lower(), listing))
-    return [listing for *_, listing in sorted(scored, key=lambda item: item[:2])]
+            scored.append((-score, candidate.name.lower(), candidate))
+    return [candidate for *_, candidate in sorted(scored, key=lambda item: item[:2])]
+
+
+def search(query: str) -> list[Listing]:
+    """Listed services matching the query, best first."""
+    return rank(query, listings())
+
+
+def words_of(text: str) -> frozenset:
+    """The searchable words of a text (for other searchable things, such as help topics)."""
+    return frozenset(_words(text))

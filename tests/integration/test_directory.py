@@ -118,3 +118,28 @@ def test_staff_list_and_unlist_from_the_command_line(app):
         events = db.session.scalars(db.select(AuditEvent.event).where(AuditEvent.client_id == client_id)).all()
         assert "client.listed" in events and "client.unlisted" in events
         assert directory.listings() == []
+
+
+def test_help_is_searchable_with_the_same_search(app, client, listed):
+    results = client.get("/services?q=didnt+get+the+sms").get_data(as_text=True)
+    assert "I did not get the text message (SMS)" in results
+    results = client.get("/services?q=forgot+pasword").get_data(as_text=True)  # typo
+    assert 'href="/help/forgot-password"' in results
+    index = client.get("/help").get_data(as_text=True)
+    assert "I lost my phone" in index and 'href="/contact"' in index
+    topic = client.get("/help/lost-phone").get_data(as_text=True)
+    assert "recovery codes" in topic
+    assert client.get("/help/nothing-here").status_code == 404
+
+
+def test_the_contact_page_shows_the_configured_channels(tmp_path, smtp_server):
+    from tests.conftest import migrated_app
+
+    with migrated_app(tmp_path, smtp_server.port, IDP_SUPPORT_EMAIL="help@capetown.example.gov.za",
+                      IDP_SUPPORT_PHONE="0860 103 089", IDP_SUPPORT_HOURS="Weekdays 08:00-17:00") as other:
+        page = other.test_client().get("/contact").get_data(as_text=True)
+    assert 'href="tel:0860103089"' in page and "help@capetown.example.gov.za" in page and "Weekdays" in page
+
+
+def test_without_contact_settings_the_page_says_where_to_go(client):
+    assert "customer care office" in client.get("/contact").get_data(as_text=True)
