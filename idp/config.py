@@ -160,6 +160,7 @@ _SPEC = [
     ("IDP_SMS_CLICKATELL_URL", "sms_clickatell_url", _url("http", "https"), "https://platform.clickatell.com/v1/message"),
     ("IDP_SMS_TIMEOUT", "sms_timeout", _int(1, 60), 10),
     ("IDP_DASHBOARD_TIMEOUT", "dashboard_timeout", _int(1, 30), 2),
+    ("IDP_REACTIVATION_DAYS", "reactivation_days", _int(0, 365), 30),
     ("IDP_SUPPORT_EMAIL", "support_email", _text, None),
     ("IDP_SUPPORT_PHONE", "support_phone", _text, None),
     ("IDP_SUPPORT_HOURS", "support_hours", _text, None),
@@ -217,6 +218,7 @@ class Settings:
     sms_clickatell_url: str = "https://platform.clickatell.com/v1/message"
     sms_timeout: int = 10
     dashboard_timeout: int = 2
+    reactivation_days: int = 30
     support_email: str | None = None
     support_phone: str | None = None
     support_hours: str | None = None

@@ -38,6 +38,8 @@ class User(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Why a locked account is locked: "self_reported" (unlocked by a password reset) or "staff".
     lock_reason: Mapped[str | None] = mapped_column(String(32))
+    # When the account was deactivated (a resident who closed it may reopen it for a while).
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     roles: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

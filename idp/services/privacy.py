@@ -24,6 +24,7 @@ from idp.models import (
     UserSession,
     WebAuthnCredential,
 )
+from idp.models.types import utcnow
 from idp.services import DomainError, audit, grants, municipal, notifications, sessions
 from idp.services.support import _guard, _reason
 
@@ -75,7 +76,7 @@ def deactivate(actor: User, target: User, reason: str, *, ip: str = "") -> None:
     if target.status == "deactivated":
         raise DomainError("already_deactivated", _("The account is already deactivated."))
     before = target.status
-    target.status = "deactivated"
+    target.status, target.deactivated_at = "deactivated", utcnow()
     db.session.commit()
     sessions.end_all_for_user(target.id)
     grants.revoke_all_for_user(target.id)
@@ -88,7 +89,7 @@ def reactivate(actor: User, target: User, reason: str, *, ip: str = "") -> None:
     why = _reason(reason)
     if target.status != "deactivated" or target.email.endswith("@erased.invalid"):
         raise DomainError("not_deactivated", _("Only a deactivated (not erased) account can be reactivated."))
-    target.status, target.lock_reason = "active", None
+    target.status, target.lock_reason, target.deactivated_at = "active", None, None
     db.session.commit()
     audit.record("account.reactivated", user_id=target.id, actor_id=actor.id, ip_address=ip, reason=why,
                  changes={"status": ["deactivated", "active"]})
@@ -99,6 +100,13 @@ def erase(actor: User, target: User, reason: str, *, ip: str = "") -> None:
     audit trail keeps its pseudonymous number; addresses in that trail are removed too."""
     _guard(actor, target)
     why = _reason(reason)
+    user_id = target.id
+    erase_data(target)
+    audit.record("account.erased", user_id=user_id, actor_id=actor.id, ip_address=ip, reason=why)
+
+
+def erase_data(target: User) -> None:
+    """The erasure itself (staff's erase and a resident's own request share it)."""
     user_id = target.id
     sessions.end_all_for_user(user_id)  # departments are told (back-channel logout) before the rows go
     for model in (TotpCredential, RecoveryCode, WebAuthnCredential, Device, Consent, AccountLink, LinkRequest,
@@ -112,4 +120,3 @@ def erase(actor: User, target: User, reason: str, *, ip: str = "") -> None:
     target.status, target.lock_reason = "deactivated", "erased"
     db.session.execute(update(AuditEvent).where(AuditEvent.user_id == user_id).values(ip_address=None))
     db.session.commit()
-    audit.record("account.erased", user_id=user_id, actor_id=actor.id, ip_address=ip, reason=why)

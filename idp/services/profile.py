@@ -28,7 +28,8 @@ def update_name(user: User, name: str, *, ip: str = "") -> None:
     audit.record("profile.name_changed", user_id=user.id, ip_address=ip)
 
 
-def _check_current_password(user: User, password: str, ip: str, event: str) -> None:
+def check_current_password(user: User, password: str, ip: str, event: str) -> None:
+    """Re-authentication for a sensitive change (throttled like sign-in); raises on a wrong password."""
     outcome = signin.verify_current_password(user, password, ip=ip)
     if outcome == "ok":
         return
@@ -42,7 +43,7 @@ def request_email_change(user: User, current_password: str, new_email: str, *, i
     """After the current password, mail a confirmation link to the new address (the change
     happens only when it is used) and a notice to the old one. A taken address gets the same
     answer; its owner is told someone tried to use it."""
-    _check_current_password(user, current_password, ip, "email.change_requested")
+    check_current_password(user, current_password, ip, "email.change_requested")
     canonical = accounts.canonical_email(new_email)
     if canonical == user.email:
         raise DomainError("same_email", _("That is already your email address."))
@@ -85,7 +86,7 @@ def change_password(user: User, current_password: str, new_password: str, *, kee
                     ip: str = "") -> None:
     """Check the current password (throttled like sign-in), set the new one, end every other
     session, revoke tokens issued to applications, and notify the resident."""
-    _check_current_password(user, current_password, ip, "password.changed")
+    check_current_password(user, current_password, ip, "password.changed")
     accounts.check_password_policy(new_password, email=user.email, name=user.name)
     user.password_hash = current_app.extensions["idp.hasher"].hash(new_password)
     user.password_changed_at = utcnow()

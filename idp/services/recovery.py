@@ -17,8 +17,12 @@ SELF_REPORTED = "self_reported"  # a lock from a "this wasn't me" link: a passwo
 
 
 def may_reset(user: User | None) -> bool:
-    """Active accounts, and accounts the resident locked through a "this wasn't me" link."""
-    return user is not None and (user.is_active or (user.status == "locked" and user.lock_reason == SELF_REPORTED))
+    """Active accounts, accounts the resident locked through a "this wasn't me" link, and accounts
+    the resident closed, within the reactivation period."""
+    from idp.services import closure
+
+    return user is not None and (user.is_active or (user.status == "locked" and user.lock_reason == SELF_REPORTED)
+                                 or closure.may_reopen(user))
 
 
 def request_reset(email: str, *, ip: str = "") -> None:
@@ -50,6 +54,8 @@ def reset_link_valid(raw: str) -> bool:
 def reset_password(raw: str, new_password: str, *, ip: str = "") -> User:
     """Set a new password through a reset link (used up in the same transaction), then end
     every session and token. Raises DomainError 'invalid_link' or 'weak_password'."""
+    from idp.services import closure
+
     token = links.peek(raw, links.RESET_PASSWORD)
     user = db.session.get(User, token.user_id) if token else None
     if not may_reset(user):
@@ -68,6 +74,8 @@ def reset_password(raw: str, new_password: str, *, ip: str = "") -> User:
     user.email_verified = True  # the link proved control of the mailbox
     if user.status == "locked" and user.lock_reason == SELF_REPORTED:
         user.status, user.lock_reason = "active", None
+    elif closure.may_reopen(user):
+        closure.reopen(user)
     db.session.commit()
     sessions.end_all_for_user(user_id)
     grants.revoke_all_for_user(user_id)

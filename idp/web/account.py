@@ -7,12 +7,20 @@ from functools import wraps
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from idp.services import DomainError, Throttled, audit, grants, privacy, registration
+from idp.services import DomainError, Throttled, audit, closure, grants, privacy, registration
 from idp.services import dashboard as dashboard_service
 from idp.services import notifications as notification_service
 from idp.services import profile as profile_service
 from idp.web import current
-from idp.web.forms import ChangeEmailForm, ChangePasswordForm, ConfirmForm, NameForm, RevokeForm, notification_form
+from idp.web.forms import (
+    ChangeEmailForm,
+    ChangePasswordForm,
+    CloseAccountForm,
+    ConfirmForm,
+    NameForm,
+    RevokeForm,
+    notification_form,
+)
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -174,6 +182,27 @@ def notifications():
     status = 400 if request.method == "POST" else 200
     return render_template("account/notifications.html", form=form, topics=notification_service.TOPICS,
                            has_phone=user.phone_number_verified), status
+
+
+@bp.route("/close", methods=["GET", "POST"])
+@signed_in
+def close_account():
+    """The resident closes (or erases) their own account after confirming their password."""
+    form = CloseAccountForm()
+    if form.validate_on_submit():
+        try:
+            closure.close(_user(), form.current_password.data, erase=form.what.data == "erase",
+                          ip=current.client_ip())
+        except Throttled as exc:
+            form.current_password.errors = [*form.current_password.errors, exc.message]
+        except DomainError as exc:
+            _attach(form, exc, {"bad_password": form.current_password})
+        else:
+            current.sign_out()
+            return render_template("account/closed.html", erased=form.what.data == "erase",
+                                   days=closure.reactivation_days())
+    status = 400 if request.method == "POST" else 200
+    return render_template("account/close.html", form=form, days=closure.reactivation_days()), status
 
 
 @bp.get("/dashboard")

@@ -202,3 +202,13 @@ def notification_form(topics: dict, channels: dict):
             label, choices=[SelectChoice(value, text) for value, text in channels.items()],
             validators=[DataRequired(_l("Choose how you want these messages."))]))
     return NotificationForm
+
+
+class CloseAccountForm(FlaskForm):
+    what = RadioField(_l("What should happen?"), choices=[
+        SelectChoice("deactivate", _l("Close my account (I can reopen it for a while by resetting my password)")),
+        SelectChoice("erase", _l("Erase my account and personal details for good (this cannot be undone)"))],
+        default="deactivate", validators=[DataRequired(_l("Choose what should happen."))])
+    current_password = _password_field(_l("Your password"), _l("Enter your password to confirm it is you."))
+    confirm = BooleanField(_l("I understand that every city service I use will sign me out"),
+                           validators=[DataRequired(_l("Tick the box to confirm."))])
