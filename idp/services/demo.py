@@ -1,5 +1,5 @@
-"""Demo data for ``idp demo``: one verified resident, a small municipal register and the three
-example departments' clients, created idempotently through the ordinary services."""
+"""Demo data for ``idp demo``: one verified resident, a small municipal register and the example
+departments' clients, created idempotently through the ordinary services."""
 from __future__ import annotations
 
 import json
@@ -31,26 +31,28 @@ DEMO_LINKABLE = ("5003141594", "2468")  # shown in the demo banner: link it thro
 
 @dataclass(frozen=True)
 class Department:
-    """An example department app (relying_party_examples/<slug>) as the demo registers it."""
+    """An example department app (relying_party_examples/<slug>), described by its department.json."""
     slug: str
     name: str
+    port: int
     purpose: str
     scope: str
     category: str
     keywords: str
 
 
-DEPARTMENTS = (
-    Department("billing", "City Billing", "See your municipal accounts and statements, and pay them.",
-               "openid profile email municipal_accounts", "bills-and-payments",
-               "rates water electricity refuse bills statement account pay payment arrears"),
-    Department("permits", "City Permits", "Apply for building, event and business permits and follow them.",
-               "openid profile email", "permits-and-licences",
-               "building plans event business trading licence permit application"),
-    Department("complaints", "Report a Problem", "Report potholes, leaks and outages, and track what happens.",
-               "openid profile email municipal_accounts", "report-a-problem",
-               "pothole roads water leak burst pipe streetlight electricity refuse sewage noise complaint fault"),
-)
+def find_departments(folder: Path) -> list[Department]:
+    """Every example department under ``folder`` (each ``<slug>/department.json``), by port: a new
+    department joins the demo by adding its folder, with no change to the IdP."""
+    found = []
+    for path in sorted(folder.glob("*/department.json")):
+        try:
+            data = json.loads(path.read_text())
+            found.append(Department(slug=path.parent.name, **{k: data[k] for k in (
+                "name", "port", "purpose", "scope", "category", "keywords")}))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a valid department description ({exc})") from None
+    return sorted(found, key=lambda d: d.port)
 
 
 @dataclass
@@ -90,14 +92,15 @@ def seed_register(user: User) -> None:
     db.session.commit()
 
 
-def seed_departments(instance_path: str, base_urls: dict[str, str]) -> dict[str, DemoClient]:
+def seed_departments(instance_path: str, departments: list[Department],
+                     base_urls: dict[str, str]) -> dict[str, DemoClient]:
     """The demo departments' confidential clients (first-party city services with an API each).
     Secrets are shown only once at creation, so they are kept in ``<instance>/demo-clients.json``
     (mode 0600) and reused on the next start; registrations follow the apps to new ports."""
     path = Path(instance_path) / CLIENTS_FILE
     saved = _read(path)
     result = {}
-    for department in DEPARTMENTS:
+    for department in departments:
         base = base_urls[department.slug].rstrip("/")
         wanted = {"redirect_uris": [f"{base}/callback"], "post_logout_redirect_uris": [f"{base}/"],
                   "backchannel_logout_uri": f"{base}/backchannel-logout", "scope": department.scope,

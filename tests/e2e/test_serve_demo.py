@@ -160,13 +160,13 @@ def test_serve_with_redis_runs_two_workers(tmp_path, database):
         assert server.stop(signal.SIGTERM) == 0
 
 
-DEPARTMENTS = ("billing", "permits", "complaints")
+DEPARTMENTS = ("billing", "permits", "complaints", "programs")
 
 
 def _start_demo(tmp_path, ports: dict):
     args = [IDP, "demo", "--port", str(ports["idp"])]
     for slug in DEPARTMENTS:
-        args += [f"--{slug}-port", str(ports[slug])]
+        args += ["--department-port", f"{slug}={ports[slug]}"]
     return Process(args, _clean_env(), cwd=tmp_path)
 
 
@@ -263,12 +263,12 @@ def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
 
     ports = _demo_ports()
     idp = f"http://localhost:{ports['idp']}"
-    billing, permits, complaints = (f"http://localhost:{ports[slug]}" for slug in DEPARTMENTS)
+    billing, permits, complaints, programs = (f"http://localhost:{ports[slug]}" for slug in DEPARTMENTS)
     demo = _start_demo(tmp_path, ports)
     try:
         demo.wait_for_output("Stop with Ctrl-C")
         demo.wait_for_url(f"{idp}/.well-known/openid-configuration")
-        for url in (billing, permits, complaints):
+        for url in (billing, permits, complaints, programs):
             demo.wait_for_url(f"{url}/healthz")
         with sync_playwright() as pw:
             browser = launch_chromium(pw)
@@ -335,12 +335,25 @@ def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
             page.wait_for_url(re.compile(rf"^{complaints}/requests/CMP-"))
             complaint = page.url.rsplit("/", 1)[1]
 
-            # The IdP's dashboard gathers all three departments (server-side, with service tokens).
+            # Programs: a department that joined the demo by its folder alone signs in the same way.
+            page.goto(f"{programs}/programs/water-wise-gardening")
+            page.get_by_role("link", name="Sign in with eCitizen Passport to register").click()
+            page.wait_for_url(f"{programs}/programs/water-wise-gardening")
+            page.get_by_role("button", name="Register").click()
+            expect(page.locator("#registered")).to_be_visible()
+
+            # The IdP's dashboard gathers every department (server-side, with service tokens) ...
             page.goto(f"{idp}/account/dashboard")
             cards = page.locator("section.card")
             expect(cards.filter(has_text="City Billing")).to_contain_text("Account 4001234568")
             expect(cards.filter(has_text="City Permits")).to_contain_text(permit)
             expect(cards.filter(has_text="Report a Problem")).to_contain_text(complaint)
+            expect(cards.filter(has_text="Programs and Events")).to_contain_text("Water-wise gardening workshop")
+            # ... and its directory finds a service from the words a resident uses, typos and all.
+            page.goto(f"{idp}/")
+            page.get_by_label("Find a city service").fill("potwhole")
+            page.get_by_role("button", name="Search").click()
+            expect(page.get_by_role("link", name="Report a Problem", exact=True)).to_have_attribute("href", f"{complaints}/")
             page.goto(f"{complaints}/")
 
             # One sign-out at complaints ends the IdP session and, by back-channel logout, the others.
@@ -350,7 +363,7 @@ def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
                 page.get_by_role("button", name="Sign out").click()
             page.wait_for_url(re.compile(rf"^{complaints}/"))
             expect(page.get_by_role("link", name="Sign in with eCitizen Passport")).to_be_visible()
-            for department in (billing, permits):
+            for department in (billing, permits, programs):
                 deadline = time.monotonic() + 20
                 while time.monotonic() < deadline:
                     page.goto(f"{department}/")

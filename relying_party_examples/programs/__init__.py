@@ -1,0 +1,1 @@
+"""Programs and Events: an example department of eCitizen Passport."""
