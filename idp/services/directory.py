@@ -63,21 +63,33 @@ def _words(text: str) -> set[str]:
     return found
 
 
-def set_listing(client: Client, *, listed: bool, category: str | None = None, service_url: str | None = None,
-                keywords: str = "") -> None:
-    """List a client in the directory (or take it out); everything is checked before anything changes."""
+def check_listing(*, listed: bool, category: str | None = None, service_url: str | None = None,
+                  keywords: str = "") -> dict:
+    """The listing fields, checked (raises DomainError); nothing is written."""
     keywords = " ".join((keywords or "").split())
-    if listed:
-        if category not in CATEGORIES:
-            raise DomainError("invalid_category", f"category must be one of {', '.join(CATEGORIES)}")
-        if not service_url:
-            raise DomainError("invalid_uri", "a listed service needs its link (the department's home page)")
-        validate_uri(service_url, "service link")
-        if len(service_url) > 2000 or len(keywords) > 500:
-            raise DomainError("invalid_listing", "the link must be at most 2000 and the keywords 500 characters")
-        client.category, client.service_url, client.keywords = category, service_url, keywords
-    client.listed = listed
-    db.session.commit()
+    if not listed:
+        return {"listed": False}
+    if category not in CATEGORIES:
+        raise DomainError("invalid_category", f"category must be one of {', '.join(CATEGORIES)}")
+    if not service_url:
+        raise DomainError("invalid_uri", "a listed service needs its link (the department's home page)")
+    validate_uri(service_url, "service link")
+    if len(service_url) > 2000 or len(keywords) > 500:
+        raise DomainError("invalid_listing", "the link must be at most 2000 and the keywords 500 characters")
+    return {"listed": True, "category": category, "service_url": service_url, "keywords": keywords}
+
+
+def set_listing(client: Client, *, commit: bool = True, **fields) -> dict:
+    """List a client in the directory (or take it out) after checking every field; returns what
+    changed as {field: [before, after]}."""
+    checked = check_listing(**fields)
+    changes = {name: [getattr(client, name), value] for name, value in checked.items()
+               if getattr(client, name) != value}
+    for name, value in checked.items():
+        setattr(client, name, value)
+    if commit:
+        db.session.commit()
+    return changes
 
 
 def listings() -> list[Listing]:

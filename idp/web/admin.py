@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from wtforms.fields.choices import SelectChoice
 
 from idp.extensions import db
 from idp.models import Client, LinkRequest, User
@@ -34,6 +35,7 @@ from idp.services import (
     audit_log,
     backchannel,
     clients,
+    directory,
     keys,
     mail_queue,
     municipal,
@@ -313,7 +315,11 @@ def _lines(text: str | None) -> list[str]:
 def _client_form(client: Client | None = None) -> ClientForm:
     form = ClientForm()
     form.scopes.choices = [(s, s) for s in SCOPES]
+    form.category.choices = [SelectChoice("", _("Choose a category"))] + [
+        SelectChoice(slug, str(label)) for slug, label in directory.CATEGORIES.items()]
     if client is not None and request.method == "GET":
+        form.listed.data, form.category.data = client.listed, client.category or ""
+        form.service_url.data, form.keywords.data = client.service_url or "", client.keywords
         form.name.data = client.name
         form.redirect_uris.data = "\n".join(client.redirect_uris or [])
         form.post_logout_redirect_uris.data = "\n".join(client.post_logout_redirect_uris or [])
@@ -340,12 +346,14 @@ def client_new():
     if form.validate_on_submit():
         try:
             clients.check_branding(form.purpose.data or "", _logo(form))  # before anything is written
+            directory.check_listing(**_listing(form))
             client, secret = clients.create_client(
                 form.name.data, _lines(form.redirect_uris.data),
                 post_logout_redirect_uris=_lines(form.post_logout_redirect_uris.data),
                 backchannel_logout_uri=(form.backchannel_logout_uri.data or "").strip() or None, public=form.public.data,
                 scope=" ".join(form.scopes.data or ["openid"]), first_party=form.first_party.data)
             clients.set_branding(client, purpose=form.purpose.data or "", logo=_logo(form))
+            directory.set_listing(client, **_listing(form))
         except DomainError as exc:
             form.redirect_uris.errors = [*form.redirect_uris.errors, exc.message]
             status = 400
@@ -356,6 +364,11 @@ def client_new():
     elif request.method == "POST":
         status = 400
     return render_template("admin/client_form.html", form=form, client=None), status
+
+
+def _listing(form: ClientForm) -> dict:
+    return {"listed": form.listed.data, "category": form.category.data or None,
+            "service_url": (form.service_url.data or "").strip() or None, "keywords": form.keywords.data or ""}
 
 
 def _logo(form: ClientForm) -> bytes | None:
@@ -378,12 +391,14 @@ def client_edit(client_id: str):
     status = 200
     if form.validate_on_submit():
         try:
+            directory.check_listing(**_listing(form))  # before anything is written
             changes = clients.update_client(
                 client, name=form.name.data, redirect_uris=_lines(form.redirect_uris.data),
                 post_logout_redirect_uris=_lines(form.post_logout_redirect_uris.data),
                 backchannel_logout_uri=(form.backchannel_logout_uri.data or "").strip() or None,
                 scope=" ".join(form.scopes.data or []), first_party=form.first_party.data)
             changes |= clients.set_branding(client, purpose=form.purpose.data or "", logo=_logo(form))
+            changes |= directory.set_listing(client, **_listing(form))
         except DomainError as exc:
             form.redirect_uris.errors = [*form.redirect_uris.errors, exc.message]
             status = 400

@@ -190,6 +190,11 @@ class ClientForm(FlaskForm):
     scopes = SelectMultipleField(_l("Scopes it may ask for"))
     first_party = BooleanField(_l("First-party (a city service that skips the consent page)"))
     public = BooleanField(_l("Public client (runs on the resident's device: no secret)"))
+    listed = BooleanField(_l("Show it in the public services directory"))
+    category = SelectField(_l("Directory category"), validate_choice=False)
+    service_url = StringField(_l("Link for the directory (the department's home page)"), validators=[Length(max=2000)])
+    keywords = StringField(_l("Words residents use for it, for search (e.g. “pothole leak streetlight”)"),
+                           validators=[Length(max=500)])
 
 
 def notification_form(topics: dict, channels: dict):

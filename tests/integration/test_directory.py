@@ -143,3 +143,29 @@ def test_the_contact_page_shows_the_configured_channels(tmp_path, smtp_server):
 
 def test_without_contact_settings_the_page_says_where_to_go(client):
     assert "customer care office" in client.get("/contact").get_data(as_text=True)
+
+
+def test_administrators_manage_listings_in_the_console_all_or_nothing(app, client):
+    from tests.conftest import csrf_token
+    from tests.integration.test_admin import staff_client
+
+    http, _ = staff_client(app, email="admin@capetown.gov.za", roles=("administrator",))
+    client_id, _ = make_client(app, name="City Libraries")
+    path = f"/admin/clients/{client_id}"
+    base = {"name": "City Libraries Renamed", "redirect_uris": "https://billing.example.gov.za/cb",
+            "scopes": ["openid"], "purpose": "Borrow books and join reading programs."}
+    bad = http.post(path, data={**base, "csrf_token": csrf_token(http.get(path).get_data(as_text=True)),
+                                "listed": "y", "category": "programs-and-events", "service_url": "javascript:x"})
+    assert bad.status_code == 400
+    with app.app_context():
+        unchanged = db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+        assert unchanged.name == "City Libraries" and not unchanged.listed  # nothing half-saved
+    good = http.post(path, data={**base, "csrf_token": csrf_token(http.get(path).get_data(as_text=True)),
+                                 "listed": "y", "category": "programs-and-events",
+                                 "service_url": "https://libraries.example.gov.za/", "keywords": "books reading"})
+    assert good.status_code == 303
+    results = client.get("/services?q=bookz").get_data(as_text=True)
+    assert "City Libraries Renamed" in results and "Borrow books" in results
+    with app.app_context():
+        event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.event == "client.updated"))
+        assert event.detail["changes"]["listed"] == [False, True]
