@@ -74,8 +74,8 @@ api = Blueprint("billing_api", __name__, url_prefix="/api")
 def create_app(overrides: dict | None = None) -> Flask:
     settings = Settings.load("billing", 5101, overrides)
     app = Flask(__name__)
-    passport.init_app(app, settings, title="City Billing", scope="openid profile email municipal_accounts",
-                      slug="billing")
+    passport.init_app(app, settings, title="City Billing", slug="billing",
+                      scope="openid profile email municipal_accounts notification_preferences")
     app.jinja_env.filters.update(rands=ledger.rand_label,
                                  long_date=lambda day: f"{day.day} {day:%B %Y}",
                                  month_name=lambda month: f"{date.fromisoformat(month + '-01'):%B %Y}")

@@ -98,7 +98,7 @@ class Passport:
         app.before_request(self._load_resident)
         app.before_request(self._check_csrf)
         app.context_processor(lambda: {"resident": g.get("resident"), "csrf_token": csrf_token,
-                                       "department": self.title})
+                                       "department": self.title, "how_we_tell_you": how_we_tell_you})
         app.register_error_handler(requests.RequestException, _idp_unreachable)
         self.db.init_app(app)
         if settings.database_url.startswith("sqlite:///"):
@@ -167,6 +167,16 @@ class Passport:
         token = self.sessions.create(self.db.session.connection(), claims, id_token)
         self.db.session.commit()
         return token
+
+
+CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "none": "not at all (you chose no messages)"}
+
+
+def how_we_tell_you(topic: str) -> str | None:
+    """How the resident wants this kind of message, from the ``notification_preferences`` claim:
+    one choice made at eCitizen Passport that every department follows."""
+    chosen = (g.get("resident") or {}).get("notification_preferences") or {}
+    return CHANNEL_WORDS.get(chosen.get(topic))
 
 
 def csrf_token() -> str:

@@ -127,8 +127,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     settings = Settings.load("complaints", 5103, overrides)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_PHOTO_BYTES + 64 * 1024
-    passport.init_app(app, settings, title="Report a Problem", scope="openid profile email municipal_accounts",
-                      slug="complaints")
+    passport.init_app(app, settings, title="Report a Problem", slug="complaints",
+                      scope="openid profile email municipal_accounts notification_preferences")
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.cli.add_command(complaints_cli)

@@ -120,7 +120,8 @@ api = Blueprint("permits_api", __name__, url_prefix="/api")
 def create_app(overrides: dict | None = None) -> Flask:
     settings = Settings.load("permits", 5102, overrides)
     app = Flask(__name__)
-    passport.init_app(app, settings, title="City Permits", scope="openid profile email", slug="permits")
+    passport.init_app(app, settings, title="City Permits", slug="permits",
+                      scope="openid profile email notification_preferences")
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.cli.add_command(permits_cli)

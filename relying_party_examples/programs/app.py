@@ -63,7 +63,8 @@ api = Blueprint("programs_api", __name__, url_prefix="/api")
 def create_app(overrides: dict | None = None) -> Flask:
     settings = Settings.load("programs", 5104, overrides)
     app = Flask(__name__)
-    passport.init_app(app, settings, title="Programs and Events", scope="openid profile email", slug="programs")
+    passport.init_app(app, settings, title="Programs and Events", slug="programs",
+                      scope="openid profile email notification_preferences")
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.jinja_env.filters["local"] = lambda program: _starts_at(program).astimezone(SAST)

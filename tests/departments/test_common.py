@@ -182,3 +182,16 @@ def test_a_logout_token_ends_exactly_the_sessions_of_its_sid(app, signer):
     assert first.get("/private").status_code == 302 and second.get("/private").status_code == 302
     assert other.get("/private").status_code == 200
     assert first.post("/backchannel-logout", data={"logout_token": "garbage"}).status_code == 400
+
+
+def test_departments_follow_the_residents_one_choice_of_messages(app):
+    from relying_party_examples.common.passport import how_we_tell_you
+
+    with app.app_context():
+        token = passport.start_session({"sub": "s", "name": "T", "sid": "x", "acr": "urn:ecitizen:acr:password",
+                                        "notification_preferences": {"bills_due": "sms", "city_news": "none"}}, None)
+    with app.test_request_context(headers={"Cookie": f"sample_session={token}"}):
+        app.preprocess_request()
+        assert how_we_tell_you("bills_due") == "by text message"
+        assert how_we_tell_you("city_news").startswith("not at all")
+        assert how_we_tell_you("service_interruptions") is None

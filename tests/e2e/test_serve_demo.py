@@ -289,6 +289,7 @@ def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
             page.wait_for_url(f"{billing}/")
             expect(page.locator("#resident-name")).to_have_text("Thandi Nkosi")
             expect(page.get_by_role("link", name=re.compile("4009876543"))).to_be_visible()
+            expect(page.locator("#messages")).to_contain_text("by email")  # the notification_preferences claim
             page.get_by_role("link", name=re.compile("4001234568")).first.click()
             page.wait_for_url(re.compile(rf"^{billing}/accounts/4001234568"))
             expect(page.locator("main svg")).to_have_count(2)  # water and electricity charts

@@ -12,8 +12,9 @@ from werkzeug.serving import make_server
 from tests.support.server import IdpServer
 from tests.support.smtp import free_port
 
-SCOPES = {"billing": "openid profile email municipal_accounts", "permits": "openid profile email",
-          "complaints": "openid profile email municipal_accounts"}
+SCOPES = {"billing": "openid profile email municipal_accounts notification_preferences",
+          "permits": "openid profile email notification_preferences",
+          "complaints": "openid profile email municipal_accounts notification_preferences"}
 
 
 class DepartmentServer:
