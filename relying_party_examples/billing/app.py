@@ -240,12 +240,6 @@ def receipt(reference):
 
 
 # --- API for other departments -------------------------------------------------------------------
-@api.after_request
-def no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @api.get("/accounts/<number>/standing")
 @passport.require_token
 def standing(number):

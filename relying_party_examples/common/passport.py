@@ -100,6 +100,7 @@ class Passport:
         app.context_processor(lambda: {"resident": g.get("resident"), "csrf_token": csrf_token,
                                        "department": self.title, "how_we_tell_you": how_we_tell_you})
         app.register_error_handler(requests.RequestException, _idp_unreachable)
+        app.after_request(_no_store_for_apis)
         self.db.init_app(app)
         if settings.database_url.startswith("sqlite:///"):
             Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -192,6 +193,13 @@ def _safe_next(value: str | None) -> str:
 
 def _page(message: str, status: int):
     return render_template("passport/message.html", message=message), status
+
+
+def _no_store_for_apis(response):
+    """Answers of bearer-token APIs are personal: no cache keeps them."""
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _idp_unreachable(exc):

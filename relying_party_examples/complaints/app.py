@@ -3,21 +3,25 @@ a status history. A billing query asks the billing department's API, with a ``cl
 token for that API, whether the account is in arrears, and is routed accordingly."""
 from __future__ import annotations
 
-import secrets
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
-import click
 import requests
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, url_for
 from flask.cli import AppGroup
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from wtforms import FileField, Form, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from relying_party_examples.common import Passport, Settings
+from relying_party_examples.common.records import (
+    StatusEventColumns,
+    add_status,
+    add_status_command,
+    history,
+    save_with_reference,
+)
 
 db = SQLAlchemy()
 passport = Passport(db)
@@ -67,13 +71,9 @@ class Photo(db.Model):
     complaint = db.relationship(Complaint, back_populates="photo")
 
 
-class StatusEvent(db.Model):
+class StatusEvent(StatusEventColumns, db.Model):
     __tablename__ = "status_events"
-    id = db.Column(db.Integer, primary_key=True)
     complaint_id = db.Column(db.ForeignKey("complaints.id"), nullable=False, index=True)
-    status = db.Column(db.String(20), nullable=False)
-    note = db.Column(db.String(500), nullable=False, default="")
-    at = db.Column(db.DateTime(timezone=True), nullable=False)
     complaint = db.relationship(Complaint, back_populates="events")
 
 
@@ -154,15 +154,6 @@ def billing_standing(number: str) -> bool | None:
     return None
 
 
-def new_reference() -> str:
-    return f"CMP-{date.today().year}-{secrets.randbelow(1_000_000):06d}"
-
-
-def add_event(complaint: Complaint, status: str, note: str = "") -> None:
-    complaint.status = status
-    db.session.add(StatusEvent(complaint=complaint, status=status, note=note, at=datetime.now(timezone.utc)))
-
-
 def own_complaint(reference: str) -> Complaint:
     """The signed-in resident's request; 404 for anyone else's."""
     found = db.session.scalar(select(Complaint).where(Complaint.reference == reference,
@@ -196,22 +187,17 @@ def report():
     if form.category.data == "billing query":
         in_arrears = billing_standing(form.account_number.data)
         team = COLLECTIONS if in_arrears else team
-    for _ in range(5):
-        complaint = Complaint(reference=new_reference(), sub=g.resident["sub"], category=form.category.data,
+    def build(reference: str) -> Complaint:
+        complaint = Complaint(reference=reference, sub=g.resident["sub"], category=form.category.data,
                               location=form.location.data.strip(), description=form.description.data.strip(),
                               account_number=form.account_number.data or None, account_in_arrears=in_arrears,
-                              team=team, status="received", created_at=datetime.now(timezone.utc))
-        add_event(complaint, "received", f"Sent to {team}.")
+                              team=team, created_at=datetime.now(timezone.utc))
+        add_status(complaint, StatusEvent, "received", f"Sent to {team}.")
         if form.photo_bytes:
-            db.session.add(Photo(complaint=complaint, content_type=form.photo_type, data=form.photo_bytes))
-        db.session.add(complaint)
-        try:
-            db.session.commit()
-            break
-        except IntegrityError:  # a reference already taken: draw another
-            db.session.rollback()
-    else:
-        abort(503)
+            complaint.photo = Photo(content_type=form.photo_type, data=form.photo_bytes)
+        return complaint
+
+    complaint = save_with_reference(db, "CMP", build)
     return redirect(url_for(".detail", reference=complaint.reference), 303)
 
 
@@ -235,31 +221,11 @@ def photo(reference):
 complaints_cli = AppGroup("complaints", help="City staff: update service requests.")
 
 
-@complaints_cli.command("update")
-@click.argument("reference")
-@click.option("--status", required=True, type=click.Choice(list(UPDATES)), help="The new status.")
-@click.option("--note", default="", help="A note the resident sees in the history (at most 500 characters).")
-def update(reference, status, note):
-    """Record progress on request REFERENCE."""
-    if len(note) > 500:
-        raise click.BadParameter("at most 500 characters", param_hint="--note")
-    complaint = db.session.scalar(select(Complaint).where(Complaint.reference == reference))
-    if complaint is None:
-        raise click.ClickException(f"no request {reference}")
-    if complaint.status == "closed":
-        raise click.ClickException(f"request {reference} is closed")
-    add_event(complaint, UPDATES[status], note)
-    db.session.commit()
-    click.echo(f"{reference}: {UPDATES[status]}")
+add_status_command(complaints_cli, db, "update", "status", model=Complaint, event_model=StatusEvent,
+                   choices=UPDATES, still_open=lambda c: c.status != "closed", noun="request")
 
 
 # --- API -----------------------------------------------------------------------------------------
-@api.after_request
-def no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @api.get("/residents/<sub>/summary")
 @passport.require_token
 def summary(sub):
@@ -279,4 +245,4 @@ def request_api(reference):
         return {"error": "not_found"}, 404
     return {"reference": found.reference, "category": found.category, "status": found.status,
             "created_at": found.created_at.isoformat(),
-            "events": [{"status": e.status, "note": e.note, "at": e.at.isoformat()} for e in found.events]}
+            "events": history(found)}

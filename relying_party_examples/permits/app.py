@@ -3,21 +3,25 @@ status timeline. Submitting needs multi-factor authentication: the app asks the 
 (``acr_values``) and checks the ID token's ``acr`` before it accepts an application."""
 from __future__ import annotations
 
-import secrets
 from datetime import date, datetime, timedelta, timezone
 
-import click
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, url_for
 from flask.cli import AppGroup
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from wtforms import DateField, DecimalField, Form, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from relying_party_examples.common import Passport, Settings
 from relying_party_examples.common.passport import ACR, ACR_RANK
+from relying_party_examples.common.records import (
+    StatusEventColumns,
+    add_status,
+    add_status_command,
+    history,
+    save_with_reference,
+)
 
 db = SQLAlchemy()
 passport = Passport(db)
@@ -43,13 +47,9 @@ class Application(db.Model):
     events = db.relationship("StatusEvent", order_by="StatusEvent.id", back_populates="application")
 
 
-class StatusEvent(db.Model):
+class StatusEvent(StatusEventColumns, db.Model):
     __tablename__ = "status_events"
-    id = db.Column(db.Integer, primary_key=True)
     application_id = db.Column(db.ForeignKey("applications.id"), nullable=False, index=True)
-    status = db.Column(db.String(20), nullable=False)
-    note = db.Column(db.String(500), nullable=False, default="")
-    at = db.Column(db.DateTime(timezone=True), nullable=False)
     application = db.relationship(Application, back_populates="events")
 
 
@@ -128,15 +128,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     return app
 
 
-def new_reference() -> str:
-    return f"PRM-{date.today().year}-{secrets.randbelow(1_000_000):06d}"
-
-
-def add_event(application: Application, status: str, note: str = "") -> None:
-    application.status = status
-    db.session.add(StatusEvent(application=application, status=status, note=note, at=datetime.now(timezone.utc)))
-
-
 def own_application(reference: str) -> Application:
     """The signed-in resident's application; 404 for anyone else's."""
     found = db.session.scalar(select(Application).where(Application.reference == reference,
@@ -165,20 +156,15 @@ def apply():
     # decorator did too; an integration guide shows it where the decision is taken).
     if ACR_RANK.get(g.resident.get("acr"), 0) < ACR_RANK[ACR["mfa"]]:
         abort(403)
-    for _ in range(5):
-        application = Application(reference=new_reference(), sub=g.resident["sub"], permit_type=form.permit_type.data,
+    def build(reference: str) -> Application:
+        application = Application(reference=reference, sub=g.resident["sub"], permit_type=form.permit_type.data,
                                   title=form.title.data.strip(), site_address=form.site_address.data.strip(),
                                   description=form.description.data.strip(), details=form.details(),
-                                  status="submitted", acr=g.resident["acr"], submitted_at=datetime.now(timezone.utc))
-        add_event(application, "submitted", "Application received.")
-        db.session.add(application)
-        try:
-            db.session.commit()
-            break
-        except IntegrityError:  # a reference already taken: draw another
-            db.session.rollback()
-    else:
-        abort(503)
+                                  acr=g.resident["acr"], submitted_at=datetime.now(timezone.utc))
+        add_status(application, StatusEvent, "submitted", "Application received.")
+        return application
+
+    application = save_with_reference(db, "PRM", build)
     return redirect(url_for(".detail", reference=application.reference), 303)
 
 
@@ -195,7 +181,7 @@ def withdraw(reference):
     if application.status not in OPEN:
         return render_template("permits/detail.html", application=application, types=PERMIT_TYPES,
                                error=f"This application is {application.status} and can no longer be withdrawn."), 409
-    add_event(application, "withdrawn", "Withdrawn by the applicant.")
+    add_status(application, StatusEvent, "withdrawn", "Withdrawn by the applicant.")
     db.session.commit()
     return redirect(url_for(".detail", reference=reference), 303)
 
@@ -204,35 +190,15 @@ def withdraw(reference):
 permits_cli = AppGroup("permits", help="City staff: move applications along.")
 
 
-@permits_cli.command("review")
-@click.argument("reference")
-@click.option("--decision", required=True, type=click.Choice(list(DECISIONS)), help="The new status.")
-@click.option("--note", default="", help="A note the applicant sees on the timeline (at most 500 characters).")
-def review(reference, decision, note):
-    """Record a review step or decision on application REFERENCE."""
-    if len(note) > 500:
-        raise click.BadParameter("at most 500 characters", param_hint="--note")
-    application = db.session.scalar(select(Application).where(Application.reference == reference))
-    if application is None:
-        raise click.ClickException(f"no application {reference}")
-    if application.status not in OPEN:
-        raise click.ClickException(f"application {reference} is already {application.status}")
-    add_event(application, DECISIONS[decision], note)
-    db.session.commit()
-    click.echo(f"{reference}: {DECISIONS[decision]}")
+add_status_command(permits_cli, db, "review", "decision", model=Application, event_model=StatusEvent,
+                   choices=DECISIONS, still_open=lambda a: a.status in OPEN, noun="application")
 
 
 # --- API -----------------------------------------------------------------------------------------
 def describe(application: Application) -> dict:
     return {"reference": application.reference, "type": application.permit_type, "title": application.title,
             "status": application.status, "submitted_at": application.submitted_at.isoformat(),
-            "events": [{"status": e.status, "note": e.note, "at": e.at.isoformat()} for e in application.events]}
-
-
-@api.after_request
-def no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
+            "events": history(application)}
 
 
 @api.get("/residents/<sub>/summary")

@@ -170,12 +170,6 @@ def registrations():
 
 
 # --- API -----------------------------------------------------------------------------------------
-@api.after_request
-def no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @api.get("/residents/<sub>/summary")
 @passport.require_token
 def summary(sub):

@@ -122,7 +122,7 @@ def test_staff_review_from_the_command_line(app):
     assert runner.invoke(args=["permits", "review", "PRM-0000-000000", "--decision", "approved"]).exit_code == 1
     assert runner.invoke(args=["permits", "review", reference, "--decision", "approved"]).exit_code == 0
     late = runner.invoke(args=["permits", "review", reference, "--decision", "rejected"])
-    assert late.exit_code == 1 and "already approved" in late.output
+    assert late.exit_code == 1 and "is approved: it can no longer change" in late.output
     with app.app_context():
         events = db.session.scalar(select(Application)).events
         assert [e.status for e in events] == ["submitted", "under review", "approved"]
