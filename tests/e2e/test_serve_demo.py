@@ -308,7 +308,8 @@ def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
             page.goto(f"{permits}/apply")
             page.wait_for_url(re.compile(rf"^{idp}/login/second-factor"))
             page.get_by_role("link", name="Enter a code from my authenticator app").click()
-            page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).at(time.time() + 30))
+            used_step = int(time.time() + 30) // 30  # one step ahead: the enrolment used the current one
+            page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).at(used_step * 30))
             page.get_by_role("button", name="Continue").click()
             page.wait_for_url(re.compile(rf"^{permits}/apply"))
             page.get_by_label("Type of permit").select_option("event")
@@ -355,6 +356,12 @@ def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
             page.get_by_label("Find a city service").fill("potwhole")
             page.get_by_role("button", name="Search").click()
             expect(page.get_by_role("link", name="Report a Problem", exact=True)).to_have_attribute("href", f"{complaints}/")
+
+            # One choice of messages at the IdP, for every department (seen at their next sign-in).
+            page.goto(f"{idp}/account/notifications")
+            page.get_by_role("group", name="Bills that are due").get_by_label("No messages").check()
+            page.get_by_role("button", name="Save").click()
+            expect(page.get_by_text("Your message choices were saved")).to_be_visible()
             page.goto(f"{complaints}/")
 
             # One sign-out at complaints ends the IdP session and, by back-channel logout, the others.
@@ -374,6 +381,40 @@ def test_one_sign_in_for_the_whole_city_and_one_sign_out_ends_it(tmp_path):
                 expect(page.get_by_role("link", name="Sign in with eCitizen Passport")).to_be_visible()
             page.goto(f"{idp}/account/")
             page.wait_for_url(re.compile(rf"^{idp}/login"))  # the IdP session is over too
+
+            # Back at billing: a password again, and billing follows the new choice of messages.
+            page.goto(f"{billing}/")
+            page.get_by_role("link", name="Sign in with eCitizen Passport").click()
+            page.locator("input[autocomplete~=username]").fill("thandi@example.org")
+            page.locator("input[autocomplete=current-password]").fill("ubuntu-table-mountain-2026")
+            page.get_by_role("button", name="Sign in", exact=True).click()
+            page.wait_for_url(re.compile(rf"^{idp}/login/second-factor"))  # she has an authenticator app now
+            page.get_by_role("link", name="Enter a code from my authenticator app").click()
+            while int(time.time()) // 30 < used_step:  # a code newer than the one used for the step-up
+                time.sleep(0.5)
+            page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).at((int(time.time()) // 30 + 1) * 30))
+            page.get_by_role("button", name="Continue").click()
+            page.wait_for_url(f"{billing}/")
+            expect(page.locator("#messages")).to_contain_text("not at all")
+
+            # The resident closes their own account: billing signs them out, and sign-in is refused.
+            page.goto(f"{idp}/account/close")
+            page.get_by_label("Your password").fill("ubuntu-table-mountain-2026")
+            page.get_by_label("I understand that every city service I use will sign me out").check()
+            page.get_by_role("button", name="Close my account").click()
+            expect(page.get_by_role("heading", name="Your account is closed")).to_be_visible()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                page.goto(f"{billing}/")
+                if page.get_by_role("link", name="Sign in with eCitizen Passport").count():
+                    break
+                time.sleep(0.3)
+            page.get_by_role("link", name="Sign in with eCitizen Passport").click()
+            page.locator("input[autocomplete~=username]").fill("thandi@example.org")
+            page.locator("input[autocomplete=current-password]").fill("ubuntu-table-mountain-2026")
+            page.get_by_role("button", name="Sign in", exact=True).click()
+            expect(page.locator("[role=alert], .notice-error, .error").first).to_be_visible()
+            assert page.url.startswith(f"{idp}/login")
             browser.close()
     finally:
         demo.stop(signal.SIGINT)
