@@ -4,6 +4,7 @@ token for that API, whether the account is in arrears, and is routed accordingly
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 import requests
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, url_for
@@ -82,14 +83,18 @@ def photo_type(data: bytes) -> str | None:
     return next((kind for magic, kind in PHOTO_TYPES.items() if data.startswith(magic)), None)
 
 
+def stripped(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
 class ReportForm(Form):
     category = SelectField("Category", choices=[SelectChoice("", "Choose a category")] +
                            [SelectChoice(value, label) for value, (label, _) in CATEGORIES.items()],
                            validators=[InputRequired("Choose what the problem is about.")])
-    location = StringField("Location", validators=[
+    location = StringField("Location", filters=[stripped], validators=[
         InputRequired("Enter where the problem is: a street address or map coordinates."),
         Length(5, 200, "The location must be 5 to 200 characters.")])
-    description = TextAreaField("Description", validators=[
+    description = TextAreaField("Description", filters=[stripped], validators=[
         InputRequired("Describe the problem."), Length(10, 2000, "The description must be 10 to 2000 characters.")])
     account_number = SelectField("Municipal account", validate_choice=False)
     photo = FileField("Photo (optional)")
@@ -139,17 +144,22 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 def billing_standing(number: str) -> bool | None:
     """Ask billing whether account ``number`` is in arrears; None when billing cannot answer now
-    (not configured, down, slow or refusing): a report never fails because of it."""
+    (not configured, down, slow, refusing or answering nonsense): a report never fails because of it.
+    Only the status code or the exception's type is logged, never a token."""
     settings = passport.settings
     url, resource = settings.get("BILLING_API_URL"), settings.get("BILLING_API_RESOURCE")
     if not url or not resource:
+        current_app.logger.warning("RP_BILLING_API_URL or RP_BILLING_API_RESOURCE not set: no arrears check")
         return None
     try:
-        answer = passport.call_department(f"{url.rstrip('/')}/accounts/{number}/standing", resource, timeout=3)
-        if answer.status_code == 200:
-            return bool(answer.json()["in_arrears"])
-        current_app.logger.warning("billing answered %s for an arrears check", answer.status_code)
-    except (requests.RequestException, ValueError, KeyError) as exc:
+        answer = passport.call_department(f"{url.rstrip('/')}/accounts/{quote(number, safe='')}/standing",
+                                          resource, timeout=3)
+        body = answer.json() if answer.status_code == 200 else {}
+        in_arrears = body.get("in_arrears") if isinstance(body, dict) else None
+        if isinstance(in_arrears, bool):
+            return in_arrears
+        current_app.logger.warning("billing answered %s without an arrears flag", answer.status_code)
+    except (requests.RequestException, ValueError) as exc:
         current_app.logger.warning("billing could not be asked about arrears: %s", type(exc).__name__)
     return None
 
@@ -187,9 +197,10 @@ def report():
     if form.category.data == "billing query":
         in_arrears = billing_standing(form.account_number.data)
         team = COLLECTIONS if in_arrears else team
+
     def build(reference: str) -> Complaint:
         complaint = Complaint(reference=reference, sub=g.resident["sub"], category=form.category.data,
-                              location=form.location.data.strip(), description=form.description.data.strip(),
+                              location=form.location.data, description=form.description.data,
                               account_number=form.account_number.data or None, account_in_arrears=in_arrears,
                               team=team, created_at=datetime.now(timezone.utc))
         add_status(complaint, StatusEvent, "received", f"Sent to {team}.")

@@ -14,6 +14,7 @@ from relying_party_examples.common import Passport, Settings
 db = SQLAlchemy()
 passport = Passport(db)
 SAST = timezone(timedelta(hours=2))
+KINDS = ("workshop", "community meeting", "program")
 
 # (slug, title, kind, days from today, hour, venue, capacity, description)
 DEMO_PROGRAMS = (
@@ -25,15 +26,17 @@ DEMO_PROGRAMS = (
      "Six Saturday afternoons of programming for learners aged 12 to 18."),
     ("small-business-clinic", "Small business registration clinic", "workshop", 19, 9,
      "Bellville Business Hub, Voortrekker Road", 30, "Register a business, get a trading permit and meet city buyers."),
-    ("holiday-reading", "Library holiday reading program", "program", 26, 11, "Khayelitsha Library, Walter Sisulu Road",
-     60, "Read five books over the holidays and earn a certificate."),
+    ("holiday-reading", "Library holiday reading program", "program", 26, 11,
+     "Khayelitsha Library, Walter Sisulu Road", 60, "Read five books over the holidays and earn a certificate."),
     ("emergency-preparedness", "Emergency preparedness talk", "community meeting", 40, 18,
-     "Mitchells Plain Town Centre Hall", 120, "What to do in floods and fires, with the city's disaster management team."),
+     "Mitchells Plain Town Centre Hall", 120,
+     "What to do in floods and fires, with the city's disaster management team."),
 )
 
 
 class Program(db.Model):
     __tablename__ = "programs"
+    __table_args__ = (db.CheckConstraint(f"kind IN {KINDS}", name="program_kind"),)
     id = db.Column(db.Integer, primary_key=True)
     slug = db.Column(db.String(60), nullable=False, unique=True)
     title = db.Column(db.String(120), nullable=False)
@@ -78,9 +81,9 @@ def seed_programs() -> None:
     if db.session.scalar(select(func.count()).select_from(Program)):
         return
     today = datetime.now(SAST).date()
-    db.session.add_all(Program(slug=slug, title=title, kind=kind, venue=venue, capacity=capacity,
-                               description=text, starts_at=datetime.combine(today + timedelta(days=days),
-                                                                            time(hour), SAST))
+    db.session.add_all(Program(slug=slug, title=title, kind=kind, venue=venue, capacity=capacity, description=text,
+                               starts_at=datetime.combine(today + timedelta(days=days), time(hour), SAST)
+                               .astimezone(timezone.utc))  # SQLite keeps the wall clock, not the offset
                        for slug, title, kind, days, hour, venue, capacity, text in DEMO_PROGRAMS)
     db.session.commit()
 
@@ -112,7 +115,7 @@ def own_registration(program: Program, sub: str) -> Registration | None:
 
 
 def _starts_at(program: Program) -> datetime:
-    """SQLite returns naive datetimes; they were stored in UTC-aware form."""
+    """SQLite returns naive datetimes; every datetime here is stored in UTC."""
     moment = program.starts_at
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 

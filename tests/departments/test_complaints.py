@@ -8,7 +8,10 @@ import re
 from datetime import date
 
 import pytest
+import requests
 from sqlalchemy import func, select
+
+from relying_party_examples.common import records
 
 from relying_party_examples.complaints import app as complaints
 from relying_party_examples.complaints.app import Complaint, Photo, StatusEvent, create_app, db, passport
@@ -18,11 +21,19 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 
 
-@pytest.fixture
-def app(tmp_path):
+BILLING_API = "http://billing.invalid/api"
+
+
+def make_app(tmp_path, **extra):
     return create_app({"RP_ISSUER": "http://idp.invalid", "RP_CLIENT_ID": "complaints-test",
                        "RP_CLIENT_SECRET": "s", "RP_DATABASE_URL": f"sqlite:///{tmp_path}/complaints.db",
-                       "RP_BASE_URL": "http://localhost:5199", "RP_SECRET_KEY": "k"})
+                       "RP_BASE_URL": "http://localhost:5199", "RP_SECRET_KEY": "k",
+                       "RP_BILLING_API_URL": "", "RP_BILLING_API_RESOURCE": "", **extra})
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path)
 
 
 def signed_in(app, sub="sub-1"):
@@ -69,6 +80,16 @@ def test_a_report_gets_a_reference_a_team_and_a_first_event(app):
     assert reference in client.get("/").get_data(as_text=True)
 
 
+def test_references_are_unique_and_the_newest_request_is_listed_first(app, monkeypatch):
+    drawn = iter(["CMP-2026-000001", "CMP-2026-000001", "CMP-2026-000002"])
+    monkeypatch.setattr(records, "new_reference", lambda prefix: next(drawn))
+    client = signed_in(app)
+    first, second = (report(client).headers["Location"].rsplit("/", 1)[1] for _ in range(2))
+    assert (first, second) == ("CMP-2026-000001", "CMP-2026-000002") and stored(app) == 2
+    home = client.get("/").get_data(as_text=True)
+    assert home.index(second) < home.index(first)
+
+
 def test_a_photo_is_judged_by_its_bytes_and_served_to_its_owner_only(app):
     client = signed_in(app)
     reference = report(client, photo=(PNG, "notes.txt")).headers["Location"].rsplit("/", 1)[1]
@@ -95,6 +116,8 @@ def test_a_bad_photo_is_refused_and_nothing_is_stored(app, photo, message):
     ({"category": "billing query"}, "Choose the account your billing query is about"),
     ({"category": "billing query", "account_number": "5003141594"}, "Choose one of your own linked accounts"),
     ({"location": "here"}, "The location must be 5 to 200 characters"),
+    ({"location": "    ab     "}, "The location must be 5 to 200 characters"),
+    ({"description": "too short"}, "The description must be 10 to 2000 characters"),
     ({"description": ""}, "Describe the problem"),
     ({"category": "alien landing"}, "Not a valid choice"),
 ])
@@ -115,9 +138,60 @@ def test_a_billing_query_is_routed_by_billings_answer(app, monkeypatch, answer, 
     assert asked == [ACCOUNT] and complaint.team == team and complaint.account_in_arrears is answer
 
 
-def test_without_billing_settings_the_question_is_not_asked(app):
+def test_without_billing_settings_the_question_is_not_asked(app, monkeypatch):
+    monkeypatch.setattr(requests, "get", lambda *args, **kwargs: pytest.fail("billing was called"))
     with app.test_request_context():
         assert complaints.billing_standing(ACCOUNT) is None
+
+
+def billing_answer(status: int, body: bytes) -> requests.Response:
+    answer = requests.Response()
+    answer.status_code, answer._content = status, body
+    return answer
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (billing_answer(200, b'{"account_number": "4001234568", "balance_due": "812.40", "in_arrears": true}'), True),
+    (billing_answer(200, b'{"account_number": "4001234568", "balance_due": "0.00", "in_arrears": false}'), False),
+    (billing_answer(200, b'{"in_arrears": "yes"}'), None),
+    (billing_answer(200, b'[true]'), None),
+    (billing_answer(200, b"<html>not json</html>"), None),
+    (billing_answer(503, b'{"in_arrears": true}'), None),
+    (requests.Timeout("slow"), None),
+    (requests.ConnectionError("down"), None),
+])
+def test_billing_standing_asks_billings_api_and_survives_its_failures(tmp_path, monkeypatch, caplog, answer, expected):
+    """The real call path (passport.call_department) with the token and HTTP faked: billing's
+    answer is used only when it is a clear yes or no, and the token never reaches the log."""
+    app = make_app(tmp_path, RP_BILLING_API_URL=BILLING_API + "/", RP_BILLING_API_RESOURCE=BILLING_API)
+    calls = []
+
+    def fake_get(url, headers, timeout):
+        calls.append((url, headers["Authorization"], timeout))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(requests, "get", fake_get)
+    with app.test_request_context():
+        monkeypatch.setattr(passport.tokens, "service_token", lambda resource: f"secret-token-for-{resource}")
+        assert complaints.billing_standing(ACCOUNT) is expected
+    assert calls == [(f"{BILLING_API}/accounts/{ACCOUNT}/standing", f"Bearer secret-token-for-{BILLING_API}", 3)]
+    assert (expected is None) == any(r.levelname == "WARNING" for r in caplog.records)
+    assert "secret-token" not in caplog.text
+
+
+def test_a_refused_service_token_still_accepts_the_report(tmp_path, monkeypatch):
+    app = make_app(tmp_path, RP_BILLING_API_URL=BILLING_API, RP_BILLING_API_RESOURCE=BILLING_API)
+
+    def refuse(resource):
+        raise requests.HTTPError("the IdP refused a token")
+
+    with app.app_context():
+        monkeypatch.setattr(passport.tokens, "service_token", refuse)
+    assert report(signed_in(app), category="billing query", account_number=ACCOUNT).status_code == 303
+    complaint = only(app)
+    assert complaint.account_in_arrears is None and complaint.team == "Revenue: accounts"
 
 
 def test_staff_updates_from_the_command_line(app):

@@ -78,6 +78,10 @@ def test_each_permit_type_is_stored_with_its_first_event(app, permit_type):
     ("event", {"event_date": (date.today() + timedelta(days=3)).isoformat()}, "at least 7 days from today"),
     ("event", {"attendance": "0"}, "Attendance must be 1 to 100 000"),
     ("building", {"estimated_cost": "1000.005"}, "at most 2 decimals"),
+    ("building", {"estimated_cost": "0"}, "more than R0 and at most R1 000 000 000"),
+    ("building", {"estimated_cost": "1000000000.01"}, "more than R0 and at most R1 000 000 000"),
+    ("building", {"estimated_cost": "NaN"}, "more than R0 and at most R1 000 000 000"),
+    ("building", {"estimated_cost": "Infinity"}, "more than R0 and at most R1 000 000 000"),
     ("building", {"erf_number": "12a"}, "The erf number is 1 to 10 digits"),
     ("business", {"trading_name": ""}, "Enter the business&#39;s trading name"),
     ("business", {"title": "ab"}, "The title must be 3 to 120 characters"),
@@ -90,8 +94,22 @@ def test_invalid_applications_store_nothing_and_say_what_to_fix(app, permit_type
 
 
 def test_another_types_fields_are_ignored(app):
-    response = submit(signed_in(app), "business", erf_number="not digits", attendance="-4")
+    response = submit(signed_in(app), "business", erf_number="not digits", attendance="many", event_date="soon",
+                      estimated_cost="NaN")
     assert response.status_code == 303 and count(app) == 1
+    response = submit(signed_in(app), "building", business_type="casino", trading_name="")
+    assert response.status_code == 303 and count(app) == 2
+
+
+@pytest.mark.parametrize("typed, stored", [("0.01", "0.01"), ("1500.5", "1500.50"), ("1000000000", "1000000000.00")])
+def test_the_cost_is_stored_exactly_in_rands_and_cents(app, typed, stored):
+    client = signed_in(app)
+    reference = submit(client, "building", estimated_cost=typed, title="  Garage  ").headers["Location"].rsplit("/")[-1]
+    with app.app_context():
+        application = db.session.scalar(select(Application))
+        assert application.details["estimated_cost"] == stored and application.title == "Garage"
+    page = client.get(f"/applications/{reference}").get_data(as_text=True)
+    assert f"<dt>Estimated cost (rands)</dt><dd>{stored}</dd>" in page
 
 
 def test_an_unknown_permit_type_is_refused(app):

@@ -41,6 +41,7 @@ def live(app, slug="youth-coding-club") -> int:
 def test_the_list_is_public_and_invites_to_sign_in(app):
     page = app.test_client().get("/").get_data(as_text=True)
     assert "Water-wise gardening workshop" in page and "Sign in with eCitizen Passport" in page
+    assert 'href="/login"' in page and ", 10:00 · Kirstenbosch Centre" in page  # seeded 10:00 Cape Town time
     detail = app.test_client().get("/programs/ward-115-meeting").get_data(as_text=True)
     assert "/programs/ward-115-meeting/register" not in detail and "Sign in with eCitizen Passport" in detail
 
@@ -64,6 +65,8 @@ def test_a_full_program_refuses_and_stores_nothing(app):
     third = post(signed_in(app, "sub-3"), "/programs/youth-coding-club/register")
     assert third.status_code == 409 and "This program is full" in third.get_data(as_text=True)
     assert live(app) == 2
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Registration).where(Registration.sub == "sub-3")) == 0
 
 
 def test_a_past_program_is_closed(app):
