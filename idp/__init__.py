@@ -4,15 +4,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, has_request_context, request
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from idp import i18n
 from idp.config import Settings, load_settings_or_exit
 from idp.extensions import babel, csrf, db, migrate
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
-SUPPORTED_LOCALES = ["en"]
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale)
 
     from idp.delivery.mail import make_mailer
     from idp.delivery.sms import make_sms_sender
@@ -68,6 +68,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from idp import observability
 
     observability.init_app(app)
+    i18n.init_app(app)
+    from idp.web import assets
+
+    assets.init_app(app)
 
     from flask_babel import get_locale
 
@@ -90,12 +94,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     cli.register(app)
     return app
-
-
-def _select_locale() -> str | None:
-    if not has_request_context():  # CLI commands and background work: the default language
-        return "en"
-    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
 
 
 def _engine_options(url: str) -> dict:

@@ -5,6 +5,7 @@ import json
 
 from flask import current_app
 
+from idp.i18n import LANGUAGES
 from idp.oidc.acr import SUPPORTED as ACR_VALUES
 from idp.oidc.claims import CLAIMS, SCOPES
 
@@ -43,7 +44,7 @@ def document(issuer: str) -> dict:
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": False,
-        "ui_locales_supported": ["en"],
+        "ui_locales_supported": list(LANGUAGES),
     }
 
 

@@ -37,13 +37,15 @@ def check_password_policy(password: str, *, email: str = "", name: str = "") -> 
         raise DomainError("weak_password", result.reason)
 
 
-def create_user(email: str, password: str, *, name: str = "", email_verified: bool = False) -> User:
-    """Create a resident; raises DomainError('email_taken') when the address is registered."""
+def create_user(email: str, password: str, *, name: str = "", email_verified: bool = False,
+                locale: str | None = None) -> User:
+    """Create a resident (``locale``: the language they use); raises DomainError('email_taken') when
+    the address is registered."""
     canonical = canonical_email(email)
     check_password_policy(password, email=canonical, name=name)
     hasher = current_app.extensions["idp.hasher"]
     user = User(email=canonical, name=name.strip(), email_verified=email_verified,
-                password_hash=hasher.hash(password), password_changed_at=utcnow(), roles=[])
+                password_hash=hasher.hash(password), password_changed_at=utcnow(), roles=[], locale=locale)
     db.session.add(user)
     try:
         db.session.commit()

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from idp.extensions import db
+from idp.i18n import in_language_of
 from idp.models import AccountLink, LinkRequest, MunicipalAccount, User
 from idp.models.municipal import LINK_ROLES
 from idp.models.types import utcnow
@@ -233,8 +234,9 @@ def approve(request_id: int, reviewer: str, *, actor_id: int | None = None) -> A
     request.status, request.reviewed_at, request.reviewer = "approved", utcnow(), reviewer[:254]
     db.session.commit()
     link = _create_link(user, account, request.role, DOCUMENT, actor_id=actor_id)
-    links.notify(user.email, _("Your account link was approved"), "link_request_decided", name=user.name,
-                 approved=True, account_number=request.account_number, reason="")
+    with in_language_of(user):
+        links.notify(user.email, _("Your account link was approved"), "link_request_decided", name=user.name,
+                     approved=True, account_number=request.account_number, reason="")
     return link
 
 
@@ -248,6 +250,7 @@ def reject(request_id: int, reviewer: str, reason: str, *, actor_id: int | None 
     db.session.commit()
     user = db.session.get(User, request.user_id)
     audit.record("account_link.request_rejected", user_id=user.id, actor_id=actor_id, request=request.id)
-    links.notify(user.email, _("Your account link request was not approved"), "link_request_decided",
-                 name=user.name, approved=False, account_number=request.account_number, reason=request.reason)
+    with in_language_of(user):
+        links.notify(user.email, _("Your account link request was not approved"), "link_request_decided",
+                     name=user.name, approved=False, account_number=request.account_number, reason=request.reason)
     return request

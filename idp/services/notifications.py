@@ -3,6 +3,7 @@ at eCitizen Passport and released to departments as the ``notification_preferenc
 every department respects one choice. Security notices always go out and are not a topic here."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.extensions import db
@@ -30,10 +31,10 @@ def save(user: User, chosen: dict[str, str], *, ip: str = "") -> dict[str, str]:
     """Store the resident's choice for every topic; text messages need a verified mobile number.
     Nothing is stored unless every value is valid. Returns what changed as {topic: [before, after]}."""
     if set(chosen) != set(TOPICS) or any(channel not in CHANNELS for channel in chosen.values()):
-        raise DomainError("invalid_preferences", "choose email, text message or no messages for every topic")
+        raise DomainError("invalid_preferences", _("Choose email, text message or no messages for every topic."))
     if "sms" in chosen.values() and not user.phone_number_verified:
-        raise DomainError("phone_needed", "to get text messages, add and verify your mobile number first "
-                                          "(Sign-in and security)")
+        raise DomainError("phone_needed", _("To get text messages, first add and verify your mobile number "
+                                            "under Sign-in and security."))
     before = preferences(user)
     user.notification_preferences = dict(chosen)
     changed = {topic: [before[topic], chosen[topic]] for topic in TOPICS if before[topic] != chosen[topic]}

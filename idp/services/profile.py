@@ -28,6 +28,15 @@ def update_name(user: User, name: str, *, ip: str = "") -> None:
     audit.record("profile.name_changed", user_id=user.id, ip_address=ip)
 
 
+def set_locale(user: User, code: str, *, ip: str = "") -> None:
+    """Remember the language the resident chose (returned as the ``locale`` claim)."""
+    if user.locale == code:
+        return
+    user.locale = code
+    db.session.commit()
+    audit.record("profile.locale_changed", user_id=user.id, ip_address=ip, locale=code)
+
+
 def check_current_password(user: User, password: str, ip: str, event: str) -> None:
     """Re-authentication for a sensitive change (throttled like sign-in); raises on a wrong password."""
     outcome = signin.verify_current_password(user, password, ip=ip)

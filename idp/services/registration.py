@@ -10,9 +10,10 @@ from idp.services import DomainError, accounts, audit
 from idp.services import action_tokens as links
 
 
-def register(name: str, email: str, password: str, *, ip: str = "") -> None:
+def register(name: str, email: str, password: str, *, ip: str = "", locale: str | None = None) -> None:
     """Create an unverified account and mail a verification link. Answers the same whether or
     not the address is registered: the owner of a taken address gets a warning mail instead.
+    ``locale`` is the language the resident registered in: their mails and the ``locale`` claim use it.
     Raises DomainError ('invalid_email', 'weak_password', 'invalid_name') for bad input."""
     name = name.strip()
     if not name:
@@ -22,7 +23,7 @@ def register(name: str, email: str, password: str, *, ip: str = "") -> None:
     existing = accounts.find_by_email(canonical)
     if existing is None:
         try:
-            user = accounts.create_user(canonical, password, name=name)
+            user = accounts.create_user(canonical, password, name=name, locale=locale)
         except DomainError as exc:
             if exc.code != "email_taken":
                 raise

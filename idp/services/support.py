@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import or_
 
 from idp.extensions import db
+from idp.i18n import in_language_of
 from idp.models import AccountLink, AuditEvent, MunicipalAccount, TotpCredential, User, UserSession, WebAuthnCredential
 from idp.services import (
     DomainError,
@@ -142,8 +143,9 @@ def reset_mfa(actor: User, target: User, reason: str, *, ip: str = "") -> list[s
     devices.forget_trust(target)
     sessions.end_all_for_user(target.id)
     audit.record("mfa.reset", user_id=target.id, actor_id=actor.id, ip_address=ip, reason=why, removed=removed)
-    links.notify(target.email, _("Your sign-in methods were reset"), "mfa_reset", name=target.name,
-                 link=links.absolute_link("/account/security"))
+    with in_language_of(target):
+        links.notify(target.email, _("Your sign-in methods were reset"), "mfa_reset", name=target.name,
+                     link=links.absolute_link("/account/security"))
     return removed
 
 
@@ -171,9 +173,10 @@ def change_email(actor: User, target: User, new_email: str, reason: str, *, ip: 
     target.email, target.email_verified = address, False
     db.session.commit()
     audit.record("email.changed_by_staff", user_id=target.id, actor_id=actor.id, ip_address=ip, reason=why)
-    registration.send_verification(target)
-    links.notify(old, _("Your eCitizen Passport email address was changed"), "email_changed_by_staff",
-                 name=target.name, new_email=address)
+    with in_language_of(target):
+        registration.send_verification(target)
+        links.notify(old, _("Your eCitizen Passport email address was changed"), "email_changed_by_staff",
+                     name=target.name, new_email=address)
 
 
 def set_roles(actor: User, target: User, roles: list[str], reason: str, *, ip: str = "") -> None:

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from idp import i18n
+from idp.extensions import csrf
 from idp.security.headers import allow_return_to
 from idp.services import DomainError, clients, directory, passwords, profile, recovery, registration, signin
 from idp.web import current, signin_flow
@@ -46,6 +49,25 @@ def _password_hint() -> str:
 def _strength_text(password: str) -> str:
     labels = {0: _("very weak"), 1: _("weak"), 2: _("fair"), 3: _("good"), 4: _("strong")}
     return _("Estimated strength of what you typed: %(label)s.", label=labels[passwords.strength_hint(password[:100])])
+
+
+@bp.post("/language")
+@csrf.exempt
+def language():
+    """The language switcher on every page: remembered on this browser and, for a signed-in
+    resident, in their profile. Only a signed-in resident's choice needs the CSRF token (it
+    changes the account); a visitor's changes nothing but this browser's cookie."""
+    user = current.current_user()
+    if user is not None:
+        csrf.protect()
+    code = request.form.get("lang")
+    if code not in i18n.LANGUAGES:
+        abort(400)
+    if user is not None:
+        profile.set_locale(user, code, ip=current.client_ip())
+    response = redirect(safe_next(request.form.get("next")) or url_for("auth.home"), 303)
+    i18n.choose(code, response)
+    return response
 
 
 @bp.get("/client-logo/<client_id>")
@@ -117,7 +139,8 @@ def register():
     strength = None
     if form.validate_on_submit():
         try:
-            registration.register(form.name.data, form.email.data, form.password.data, ip=current.client_ip())
+            registration.register(form.name.data, form.email.data, form.password.data, ip=current.client_ip(),
+                                  locale=str(get_locale()))
         except DomainError as exc:
             field = {"invalid_email": form.email, "weak_password": form.password, "invalid_name": form.name}.get(exc.code)
             if field is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request, session
 
+from idp import i18n
 from idp.models import User, UserSession
 from idp.security import server_session
 from idp.services import sessions
@@ -37,6 +38,9 @@ def sign_in(user: User, *, amr: list[str], acr: str) -> UserSession:
     server_session.rotate()
     session.clear()
     session.update(keep)
+    chosen = i18n.browser_choice()
+    if chosen and user.locale != chosen:  # the language picked before signing in is remembered
+        user.locale = chosen
     record = sessions.start(user, amr=amr, acr=acr, lifetime_hours=settings.session_lifetime_hours,
                             user_agent=request.user_agent.string or "", ip_address=client_ip())
     session["sid"] = record.sid
