@@ -12,7 +12,6 @@ import requests
 from sqlalchemy import func, select
 
 from relying_party_examples.common import records
-
 from relying_party_examples.complaints import app as complaints
 from relying_party_examples.complaints.app import Complaint, Photo, StatusEvent, create_app, db, passport
 

@@ -13,8 +13,8 @@ from idp.models import AuditEvent, User
 from idp.services import support
 from tests.conftest import csrf_token
 from tests.integration.test_pages_account import signed_in_client
-from tests.support.mfa import form_token
 from tests.integration.test_signin_flows import login as login_as_resident
+from tests.support.mfa import form_token
 from tests.support.oidc import authorize_params, exchange, get_code, make_client, make_user, pkce_pair
 from tests.support.smtp import body_of
 
