@@ -11,6 +11,8 @@ import string
 from datetime import date, datetime, timezone
 
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from relying_party_examples.billing import statements as ledger
 from relying_party_examples.billing.charts import bar_chart
 from relying_party_examples.common import Passport, Settings
+from relying_party_examples.common.i18n import labelled, local_date
 
 db = SQLAlchemy()
 passport = Passport(db)
@@ -25,6 +28,15 @@ passport = Passport(db)
 WELL_FORMED_ACCOUNT = re.compile(r"\d{10}")
 PAYMENT_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 REFERENCE_ALPHABET = string.ascii_uppercase.replace("O", "").replace("I", "") + "23456789"
+
+# The values of the municipal_accounts claim, as residents read them (the claim keeps the codes).
+ACCOUNT_TYPES = {"residential": _l("Residential"), "business": _l("Business"), "government": _l("Government"),
+                 "managing_agent": _l("Managing agent")}
+ROLES = {"owner": _l("Owner"), "tenant": _l("Tenant"), "managing_agent": _l("Managing agent"),
+         "company_representative": _l("Company representative")}
+# … and inside a sentence ("you are its owner").
+ROLES_IN_SENTENCE = {"owner": _l("owner"), "tenant": _l("tenant"), "managing_agent": _l("managing agent"),
+                     "company_representative": _l("company representative")}
 
 
 class Statement(db.Model):
@@ -74,11 +86,17 @@ api = Blueprint("billing_api", __name__, url_prefix="/api")
 def create_app(overrides: dict | None = None) -> Flask:
     settings = Settings.load("billing", 5101, overrides)
     app = Flask(__name__)
-    passport.init_app(app, settings, title="City Billing", slug="billing",
+    passport.init_app(app, settings, title=_l("City Billing"), slug="billing",
                       scope="openid profile email municipal_accounts notification_preferences")
-    app.jinja_env.filters.update(rands=ledger.rand_label,
-                                 long_date=lambda day: f"{day.day} {day:%B %Y}",
-                                 month_name=lambda month: f"{date.fromisoformat(month + '-01'):%B %Y}")
+    app.jinja_env.filters.update(
+        rands=ledger.rand_label,
+        # Month and day names in the page's language: "1 March 2026", "March 2026", "Mar".
+        long_date=lambda day: local_date(day, "d MMMM y"),
+        month_name=lambda month: local_date(month, "LLLL y"),
+        month_abbr=lambda month: local_date(month, "LLL"),
+        account_type=lambda code: labelled(ACCOUNT_TYPES, code),
+        role=lambda code: labelled(ROLES, code),
+        role_in_sentence=lambda code: labelled(ROLES_IN_SENTENCE, code, capitalize=False))
     app.register_blueprint(pages)
     app.register_blueprint(api)
     return app
@@ -86,7 +104,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 # --- the ledger ----------------------------------------------------------------------------------
 def new_reference() -> str:
-    return "PAY-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return "PAY-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _position in range(8))
 
 
 def ensure_demo_data(number: str) -> None:
@@ -157,6 +175,7 @@ def render_account(number: str, *, amount: str | None = None, error: str | None 
                                   .order_by(Reading.month)).all()
     return render_template(
         "billing/account.html", account=account, standing=standing, error=error,
+        language_next=url_for(".account", number=number),
         amount=ledger.rands(standing.amount_due_cents) if amount is None else amount,
         payment_key=request.form.get("payment_key") if error else secrets.token_urlsafe(24),
         statements=db.session.scalars(select(Statement).where(Statement.account_number == number)
@@ -184,9 +203,10 @@ def statement_csv(number, period):
         abort(404)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["Description", "Amount (ZAR)"])
+    writer.writerow([_("Description"), _("Amount (ZAR)")])
+    # The lines' descriptions are stored as they were issued, in English.
     writer.writerows([line["description"], ledger.rands(line["amount_cents"])] for line in statement.lines)
-    writer.writerow(["Total", ledger.rands(statement.amount_cents)])
+    writer.writerow([_("Total"), ledger.rands(statement.amount_cents)])
     return out.getvalue(), 200, {
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="statement-{number}-{period}.csv"'}
@@ -208,7 +228,8 @@ def pay(number):
     key = request.form.get("payment_key", "")
     if not PAYMENT_KEY.fullmatch(key):
         return render_template("passport/message.html",
-                               message="This payment form is incomplete. Go back, reload the page and try again."), 400
+                               message=_("This payment form is incomplete. Go back, reload the page and try again."),
+                               language_next=url_for(".account", number=number)), 400
     payment = payment_for_key(key, number)
     if payment is None:
         try:

@@ -2,8 +2,6 @@
 it, with a title, a description and the same numbers as a table)."""
 from __future__ import annotations
 
-import calendar
-
 WIDTH, HEIGHT = 480, 220
 TOP, BOTTOM, SIDE = 24, 28, 8  # room for the value above a bar and the month below it
 
@@ -18,8 +16,8 @@ def bar_chart(points: list[tuple[str, int]]) -> dict:
     for index, (month, value) in enumerate(points):
         height = round(plot * value / scale, 1)
         x = round(SIDE + index * slot + slot * 0.15, 1)
-        bars.append({"month": month, "value": value, "label": calendar.month_abbr[int(month[5:])],
-                     "x": x, "y": round(TOP + plot - height, 1), "width": round(slot * 0.7, 1),
-                     "height": height, "middle": round(x + slot * 0.35, 1)})
+        # The month's short name under the bar is the template's (in the page's language).
+        bars.append({"month": month, "value": value, "x": x, "y": round(TOP + plot - height, 1),
+                     "width": round(slot * 0.7, 1), "height": height, "middle": round(x + slot * 0.35, 1)})
     return {"bars": bars, "width": WIDTH, "height": HEIGHT, "baseline": TOP + plot,
             "lowest": min(values, default=0), "highest": max(values, default=0)}

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
+from flask_babel import gettext as _
+
 STATEMENT_MONTHS = 6
 READING_MONTHS = 12
 SETTLED_STATEMENTS = STATEMENT_MONTHS - 2  # the last two are left for the resident to pay
@@ -44,17 +46,17 @@ def parse_payment(text: str) -> int:
     """An amount typed in rands ("150", "150.5", "R150.00") as cents; ValueError says what is wrong."""
     cleaned = (text or "").strip().removeprefix("R").strip()
     if not cleaned:
-        raise ValueError("Enter the amount you want to pay, for example 150.00.")
+        raise ValueError(_("Enter the amount you want to pay, for example 150.00."))
     if not AMOUNT.fullmatch(cleaned):
-        raise ValueError("Enter the amount in rands using digits and a full stop, for example 150.00.")
+        raise ValueError(_("Enter the amount in rands using digits and a full stop, for example 150.00."))
     amount = Decimal(cleaned)
     if amount.as_tuple().exponent < -2:
-        raise ValueError("Enter the amount with at most 2 decimals (cents), for example 150.25.")
+        raise ValueError(_("Enter the amount with at most 2 decimals (cents), for example 150.25."))
     cents = int(amount * 100)
     if cents <= 0:
-        raise ValueError("The amount must be more than R0.00.")
+        raise ValueError(_("The amount must be more than R0.00."))
     if cents > MAX_PAYMENT_CENTS:
-        raise ValueError("The amount can be at most R1,000,000.00.")
+        raise ValueError(_("The amount can be at most R1,000,000.00."))
     return cents
 
 
@@ -128,12 +130,17 @@ class Standing:
         return max(self.balance_cents, 0)
 
     def status(self, statement) -> str:
-        """"Paid", "Due" or "Overdue" for one statement, with what is left of a part-paid one."""
+        """"Paid", "Due" or "Overdue" for one statement, with what is left of a part-paid one (in
+        the page's language)."""
         owed = self.outstanding[statement.period]
         if not owed:
-            return "Paid"
-        state = "Overdue" if statement.due_on < self.as_of else "Due"
-        return state if owed == statement.amount_cents else f"{state}: {rand_label(owed)} still open"
+            return _("Paid")
+        overdue = statement.due_on < self.as_of
+        if owed == statement.amount_cents:
+            return _("Overdue") if overdue else _("Due")
+        if overdue:
+            return _("Overdue: %(amount)s still open", amount=rand_label(owed))
+        return _("Due: %(amount)s still open", amount=rand_label(owed))
 
 
 def standing(statements, paid_cents: int, today: date) -> Standing:

@@ -1,7 +1,8 @@
 """Signing residents in with eCitizen Passport: a standard OpenID Connect client (Authlib) with
 authorization code + PKCE S256, ``state`` and ``nonce``, ID token validation, RFC 9207 ``iss``
 check, step-up through ``acr_values``, server-side sessions, RP-initiated logout and OIDC
-Back-Channel Logout 1.0."""
+Back-Channel Logout 1.0. The pages are translated (Flask-Babel, see :mod:`.i18n`) and the IdP is
+asked to show its own pages in the same language (``ui_locales``)."""
 from __future__ import annotations
 
 import hmac
@@ -26,9 +27,12 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy import SQLAlchemy
 from jinja2 import ChoiceLoader, FileSystemLoader
 
+from relying_party_examples.common import i18n
 from relying_party_examples.common.sessions import SessionStore
 from relying_party_examples.common.settings import Settings
 from relying_party_examples.common.tokens import LOGOUT_EVENT, TokenChecker, TokenError
@@ -83,7 +87,11 @@ class Passport:
             SESSION_COOKIE_HTTPONLY=True,
             SESSION_COOKIE_SAMESITE="Lax",
             SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+            # One catalogue for every department (relying_party_examples/translations).
+            BABEL_TRANSLATION_DIRECTORIES=str(i18n.TRANSLATIONS),
+            BABEL_DEFAULT_LOCALE=i18n.DEFAULT,
         )
+        i18n.init_app(app)
         app.extensions["passport"] = self
         self.oauth = OAuth(app)
         self.oauth.register(
@@ -161,7 +169,7 @@ class Passport:
             return  # bearer-token APIs: no cookies, no CSRF
         expected = session.get("csrf")
         if not expected or not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
-            abort(400, "This form has expired. Go back, reload the page and try again.")
+            abort(400, _("This form has expired. Go back, reload the page and try again."))
 
     # --- helpers for the sign-in routes --------------------------------------------------------
     def start_session(self, claims: dict, id_token: str | None) -> str:
@@ -170,14 +178,16 @@ class Passport:
         return token
 
 
-CHANNEL_WORDS = {"email": "by email", "sms": "by text message", "none": "not at all (you chose no messages)"}
+CHANNEL_WORDS = {"email": _l("by email"), "sms": _l("by text message"),
+                 "none": _l("not at all (you chose no messages)")}
 
 
 def how_we_tell_you(topic: str) -> str | None:
     """How the resident wants this kind of message, from the ``notification_preferences`` claim:
     one choice made at eCitizen Passport that every department follows."""
     chosen = (g.get("resident") or {}).get("notification_preferences") or {}
-    return CHANNEL_WORDS.get(chosen.get(topic))
+    words = CHANNEL_WORDS.get(chosen.get(topic))
+    return str(words) if words is not None else None
 
 
 def csrf_token() -> str:
@@ -185,6 +195,13 @@ def csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(16)
     return session["csrf"]
+
+
+def _keep_only(*keys: str) -> None:
+    """Forget everything in the department's session but ``keys`` (the chosen language, say)."""
+    kept = {key: session[key] for key in keys if key in session}
+    session.clear()
+    session.update(kept)
 
 
 def _safe_next(value: str | None) -> str:
@@ -204,7 +221,7 @@ def _no_store_for_apis(response):
 
 def _idp_unreachable(exc):
     current_app.logger.warning("the identity provider is not reachable: %s", type(exc).__name__)
-    return _page("eCitizen Passport cannot be reached right now. Try again in a minute.", 502)
+    return _page(_("eCitizen Passport cannot be reached right now. Try again in a minute."), 502)
 
 
 @blueprint.get("/healthz")
@@ -217,10 +234,13 @@ def login():
     """Start the authorization code flow (Authlib adds state, nonce and the PKCE challenge)."""
     wanted = request.args.get("acr")
     if wanted is not None and wanted not in ACR:
-        abort(400, "Unknown sign-in strength.")
+        abort(400, _("Unknown sign-in strength."))
     session["next"] = _safe_next(request.args.get("next"))
     session["wanted_acr"] = ACR[wanted] if wanted else None
-    extra = {"acr_values": ACR[wanted]} if wanted else {}
+    # The IdP shows its pages in the language of the department's pages.
+    extra = {"ui_locales": i18n.current()}
+    if wanted:
+        extra["acr_values"] = ACR[wanted]
     return passport().client.authorize_redirect(f"{passport().settings.base_url}/callback", **extra)
 
 
@@ -228,12 +248,12 @@ def login():
 def callback():
     rp = passport()
     if "error" in request.args:
-        return _page(f"Sign-in did not complete: {request.args['error']}", 400)
+        return _page(_("Sign-in did not complete: %(error)s", error=request.args["error"]), 400)
     metadata = rp.client.load_server_metadata()
     # RFC 9207: the authorization response names its issuer; refuse a response from another one.
     iss = request.args.get("iss")
     if (iss or metadata.get("authorization_response_iss_parameter_supported")) and iss != metadata["issuer"]:
-        return _page("The sign-in response came from an unexpected issuer.", 400)
+        return _page(_("The sign-in response came from an unexpected issuer."), 400)
     try:
         # Exchanges the code with the PKCE verifier; validates the ID token's signature against the
         # IdP's JWKS, iss, aud, exp and nonce.
@@ -241,18 +261,15 @@ def callback():
         claims = dict(token.get("userinfo") or {})
         extra = rp.client.userinfo(token=token)
     except AuthlibBaseError as exc:
-        return _page(f"Sign-in failed: {exc.error}", 400)
+        return _page(_("Sign-in failed: %(error)s", error=exc.error), 400)
     if extra.get("sub") == claims.get("sub"):
         claims.update({k: v for k, v in extra.items() if k not in claims})
     wanted = session.get("wanted_acr")
     # acr_values is a request, not a guarantee: check what the ID token says actually happened.
     if wanted and ACR_RANK.get(claims.get("acr"), 0) < ACR_RANK[wanted]:
-        return _page("This service needs a stronger sign-in than the one you completed.", 403)
+        return _page(_("This service needs a stronger sign-in than the one you completed."), 403)
     target = _safe_next(session.get("next"))
-    csrf = session.get("csrf")
-    session.clear()
-    if csrf:
-        session["csrf"] = csrf
+    _keep_only("csrf", i18n.SESSION_KEY)
     old = request.cookies.get(rp.cookie)
     rp.sessions.end(rp.db.session.connection(), old)
     cookie = rp.start_session(claims, token.get("id_token"))
@@ -260,6 +277,17 @@ def callback():
     response.set_cookie(rp.cookie, cookie, httponly=True, samesite="Lax",
                         secure=rp.settings.base_url.startswith("https://"))
     return response
+
+
+@blueprint.post("/language")
+def language():
+    """The language switcher in every page's footer: the choice is kept in this department's
+    session, then the resident goes back to the page they were on (a local path only)."""
+    code = request.form.get("lang")
+    if code not in i18n.LANGUAGES:
+        abort(400, _("Choose one of the languages offered."))
+    session[i18n.SESSION_KEY] = code
+    return redirect(_safe_next(request.form.get("next")), 303)
 
 
 @blueprint.post("/logout")
@@ -270,10 +298,10 @@ def logout():
     id_token = g.get("id_token")
     rp.sessions.end(rp.db.session.connection(), request.cookies.get(rp.cookie))
     rp.db.session.commit()
-    session.clear()
+    _keep_only(i18n.SESSION_KEY)
     if id_token:
         response = rp.client.logout_redirect(post_logout_redirect_uri=f"{rp.settings.base_url}/",
-                                              id_token_hint=id_token)
+                                              id_token_hint=id_token, ui_locales=i18n.current())
     else:
         response = redirect("/")
     response.delete_cookie(rp.cookie)

@@ -9,6 +9,8 @@ from urllib.parse import quote
 import requests
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, url_for
 from flask.cli import AppGroup
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import select
 from wtforms import FileField, Form, SelectField, StringField, TextAreaField
@@ -16,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from relying_party_examples.common import Passport, Settings
+from relying_party_examples.common.i18n import labelled
 from relying_party_examples.common.records import (
     StatusEventColumns,
     add_status,
@@ -27,7 +30,7 @@ from relying_party_examples.common.records import (
 db = SQLAlchemy()
 passport = Passport(db)
 
-# category → (label, the city team that handles it)
+# category → (label, the city team that handles it), in English: the database and the API keep these.
 CATEGORIES = {
     "pothole": ("Pothole", "Roads"),
     "water leak": ("Water leak", "Water and sanitation"),
@@ -40,6 +43,30 @@ CATEGORIES = {
     "other": ("Something else", "Customer care"),
 }
 COLLECTIONS = "Revenue: collections"
+# … and as residents read them on the pages.
+CATEGORY_LABELS = {
+    "pothole": _l("Pothole"),
+    "water leak": _l("Water leak"),
+    "burst pipe": _l("Burst pipe"),
+    "streetlight out": _l("Streetlight out"),
+    "refuse not collected": _l("Refuse not collected"),
+    "sewage overflow": _l("Sewage overflow"),
+    "noise": _l("Noise"),
+    "billing query": _l("Billing query"),
+    "other": _l("Something else"),
+}
+TEAMS = {
+    "Roads": _l("Roads"),
+    "Water and sanitation": _l("Water and sanitation"),
+    "Electricity": _l("Electricity"),
+    "Waste": _l("Waste"),
+    "By-law enforcement": _l("By-law enforcement"),
+    "Revenue: accounts": _l("Revenue: accounts"),
+    "Revenue: collections": _l("Revenue: collections"),
+    "Customer care": _l("Customer care"),
+}
+STATUSES = {"received": _l("Received"), "in progress": _l("In progress"), "resolved": _l("Resolved"),
+            "closed": _l("Closed")}
 CLOSED = ("resolved", "closed")
 UPDATES = {"in-progress": "in progress", "resolved": "resolved", "closed": "closed"}
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
@@ -87,40 +114,55 @@ def stripped(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+def team_label(team: str) -> str:
+    return str(TEAMS.get(team, team))
+
+
+def note_label(note: str) -> str:
+    """A history note as residents read it: the app's own "Sent to <team>." translated, a note
+    from staff as they wrote it."""
+    team = note.removeprefix("Sent to ").removesuffix(".")
+    if note == f"Sent to {team}." and team in TEAMS:
+        return _("Sent to %(team)s.", team=TEAMS[team])
+    return note
+
+
 class ReportForm(Form):
-    category = SelectField("Category", choices=[SelectChoice("", "Choose a category")] +
-                           [SelectChoice(value, label) for value, (label, _) in CATEGORIES.items()],
-                           validators=[InputRequired("Choose what the problem is about.")])
-    location = StringField("Location", filters=[stripped], validators=[
-        InputRequired("Enter where the problem is: a street address or map coordinates."),
-        Length(5, 200, "The location must be 5 to 200 characters.")])
-    description = TextAreaField("Description", filters=[stripped], validators=[
-        InputRequired("Describe the problem."), Length(10, 2000, "The description must be 10 to 2000 characters.")])
-    account_number = SelectField("Municipal account", validate_choice=False)
-    photo = FileField("Photo (optional)")
+    category = SelectField(_l("Category"), choices=[SelectChoice("", _l("Choose a category"))] +
+                           [SelectChoice(value, label) for value, label in CATEGORY_LABELS.items()],
+                           validators=[InputRequired(_l("Choose what the problem is about."))],
+                           invalid_choice_message=_l("Not a valid choice."))  # WTForms' own, translated
+    location = StringField(_l("Location"), filters=[stripped], validators=[
+        InputRequired(_l("Enter where the problem is: a street address or map coordinates.")),
+        Length(5, 200, _l("The location must be 5 to 200 characters."))])
+    description = TextAreaField(_l("Description"), filters=[stripped], validators=[
+        InputRequired(_l("Describe the problem.")),
+        Length(10, 2000, _l("The description must be 10 to 2000 characters."))])
+    account_number = SelectField(_l("Municipal account"), validate_choice=False)
+    photo = FileField(_l("Photo (optional)"))
 
     def __init__(self, formdata, files, accounts: list[str]):
         super().__init__(formdata)
         self.accounts = accounts
-        self.account_number.choices = [SelectChoice("", "None")] + [SelectChoice(n, n) for n in accounts]
+        self.account_number.choices = [SelectChoice("", _("None"))] + [SelectChoice(n, n) for n in accounts]
         self.upload = files.get("photo")
         self.photo_bytes, self.photo_type = None, None
 
     def validate_account_number(self, field):
         if field.data and field.data not in self.accounts:
-            raise ValidationError("Choose one of your own linked accounts.")
+            raise ValidationError(_("Choose one of your own linked accounts."))
         if self.category.data == "billing query" and not field.data:
-            raise ValidationError("Choose the account your billing query is about.")
+            raise ValidationError(_("Choose the account your billing query is about."))
 
     def validate_photo(self, field):
         if self.upload is None or not self.upload.filename:
             return
         data = self.upload.stream.read(MAX_PHOTO_BYTES + 1)
         if len(data) > MAX_PHOTO_BYTES:
-            raise ValidationError("The photo is larger than 2 MB. Choose a smaller one.")
+            raise ValidationError(_("The photo is larger than 2 MB. Choose a smaller one."))
         kind = photo_type(data)
         if kind is None:
-            raise ValidationError("The photo must be a JPEG or PNG picture.")
+            raise ValidationError(_("The photo must be a JPEG or PNG picture."))
         self.photo_bytes, self.photo_type = data, kind
 
 
@@ -132,13 +174,16 @@ def create_app(overrides: dict | None = None) -> Flask:
     settings = Settings.load("complaints", 5103, overrides)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_PHOTO_BYTES + 64 * 1024
-    passport.init_app(app, settings, title="Report a Problem", slug="complaints",
+    passport.init_app(app, settings, title=_l("Report a Problem"), slug="complaints",
                       scope="openid profile email municipal_accounts notification_preferences")
+    app.jinja_env.filters.update(status_label=lambda status: labelled(STATUSES, status),
+                                 team_label=team_label, note_label=note_label)
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.cli.add_command(complaints_cli)
     app.register_error_handler(413, lambda error: (render_template(
-        "passport/message.html", message="The photo is larger than 2 MB. Go back and choose a smaller one."), 413))
+        "passport/message.html", message=_("The photo is larger than 2 MB. Go back and choose a smaller one."),
+        language_next=url_for("complaints.report")), 413))
     return app
 
 
@@ -183,7 +228,7 @@ def home():
     if g.resident:
         requests_made = db.session.scalars(select(Complaint).where(Complaint.sub == g.resident["sub"])
                                            .order_by(Complaint.created_at.desc())).all()
-    return render_template("complaints/home.html", complaints=requests_made, categories=CATEGORIES)
+    return render_template("complaints/home.html", complaints=requests_made, categories=CATEGORY_LABELS)
 
 
 @pages.route("/report", methods=["GET", "POST"])
@@ -215,7 +260,7 @@ def report():
 @pages.get("/requests/<reference>")
 @passport.login_required()
 def detail(reference):
-    return render_template("complaints/detail.html", complaint=own_complaint(reference), categories=CATEGORIES)
+    return render_template("complaints/detail.html", complaint=own_complaint(reference), categories=CATEGORY_LABELS)
 
 
 @pages.get("/requests/<reference>/photo")

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, url_for
 from flask.cli import AppGroup
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import select
 from wtforms import DateField, DecimalField, Form, IntegerField, SelectField, StringField, TextAreaField
@@ -15,6 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Regexp, ValidationError
 
 from relying_party_examples.common import Passport, Settings
+from relying_party_examples.common.i18n import labelled
 from relying_party_examples.common.passport import ACR, ACR_RANK
 from relying_party_examples.common.records import (
     StatusEventColumns,
@@ -27,10 +30,26 @@ from relying_party_examples.common.records import (
 db = SQLAlchemy()
 passport = Passport(db)
 
-PERMIT_TYPES = {"building": "Building", "event": "Event", "business": "Business"}
+# permit type → its name: in English for the API, translated on the pages.
+PERMIT_NAMES = {"building": "Building", "event": "Event", "business": "Business"}
+PERMIT_TYPES = {"building": _l("Building"), "event": _l("Event"), "business": _l("Business")}
+BUSINESS_KINDS = {"retail": _l("Retail"), "food": _l("Food"), "services": _l("Services"),
+                  "informal trading": _l("Informal trading")}
 OPEN = ("submitted", "under review")
 DECISIONS = {"under-review": "under review", "approved": "approved", "rejected": "rejected"}
 MAX_COST = Decimal(1_000_000_000)
+
+# The database keeps statuses and the app's own history notes in English; residents read these.
+STATUSES = {"submitted": _l("Submitted"), "under review": _l("Under review"), "approved": _l("Approved"),
+            "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn")}
+RECEIVED, WITHDRAWN = "Application received.", "Withdrawn by the applicant."
+NOTES = {"Application received.": _l("Application received."),
+         "Withdrawn by the applicant.": _l("Withdrawn by the applicant.")}
+NO_LONGER_WITHDRAWN = {
+    "approved": _l("This application is approved and can no longer be withdrawn."),
+    "rejected": _l("This application is rejected and can no longer be withdrawn."),
+    "withdrawn": _l("This application is withdrawn and can no longer be withdrawn."),
+}
 
 
 class Application(db.Model):
@@ -64,9 +83,9 @@ def _rands(form, field):
     if field.data is None:
         return  # InputRequired or the field's own parsing has already said what is wrong
     if not field.data.is_finite() or not 0 < field.data <= MAX_COST:
-        raise ValidationError("The cost must be more than R0 and at most R1 000 000 000.")
+        raise ValidationError(_("The cost must be more than R0 and at most R1 000 000 000."))
     if field.data.as_tuple().exponent < -2:
-        raise ValidationError("Enter the cost in rands with at most 2 decimals, for example 250000.00.")
+        raise ValidationError(_("Enter the cost in rands with at most 2 decimals, for example 250000.00."))
 
 
 def _strip(value):
@@ -75,7 +94,7 @@ def _strip(value):
 
 def _a_week_ahead(form, field):
     if field.data is not None and field.data < date.today() + timedelta(days=7):
-        raise ValidationError("The event must be at least 7 days from today: the city needs a week to check it.")
+        raise ValidationError(_("The event must be at least 7 days from today: the city needs a week to check it."))
 
 
 def _json_value(value):
@@ -86,34 +105,41 @@ def _json_value(value):
 
 
 class ApplicationForm(Form):
-    permit_type = SelectField("Type of permit", choices=_choices({"": "Choose a type", **PERMIT_TYPES}),
-                              validators=[InputRequired("Choose the type of permit.")])
-    title = StringField("Title", filters=[_strip], validators=[
-        InputRequired("Give the application a short title."), Length(3, 120, "The title must be 3 to 120 characters.")])
-    site_address = StringField("Site address", filters=[_strip], validators=[
-        InputRequired("Enter the address where the work, event or business will be."),
-        Length(5, 200, "The address must be 5 to 200 characters.")])
-    description = TextAreaField("Description", filters=[_strip], validators=[
-        InputRequired("Describe what you plan to do."),
-        Length(10, 2000, "The description must be 10 to 2000 characters.")])
+    permit_type = SelectField(_l("Type of permit"), choices=_choices({"": _l("Choose a type"), **PERMIT_TYPES}),
+                              validators=[InputRequired(_l("Choose the type of permit."))],
+                              # WTForms' own messages, in the page's language
+                              invalid_choice_message=_l("Not a valid choice."))
+    title = StringField(_l("Title"), filters=[_strip], validators=[
+        InputRequired(_l("Give the application a short title.")),
+        Length(3, 120, _l("The title must be 3 to 120 characters."))])
+    site_address = StringField(_l("Site address"), filters=[_strip], validators=[
+        InputRequired(_l("Enter the address where the work, event or business will be.")),
+        Length(5, 200, _l("The address must be 5 to 200 characters."))])
+    description = TextAreaField(_l("Description"), filters=[_strip], validators=[
+        InputRequired(_l("Describe what you plan to do.")),
+        Length(10, 2000, _l("The description must be 10 to 2000 characters."))])
     # building
-    erf_number = StringField("Erf number", filters=[_strip], validators=[
-        InputRequired("Enter the erf number from your rates bill."),
-        Regexp(r"^\d{1,10}$", message="The erf number is 1 to 10 digits.")])
-    estimated_cost = DecimalField("Estimated cost (rands)", places=None, validators=[
-        InputRequired("Enter the estimated cost in rands."), _rands])
+    erf_number = StringField(_l("Erf number"), filters=[_strip], validators=[
+        InputRequired(_l("Enter the erf number from your rates bill.")),
+        Regexp(r"^\d{1,10}$", message=_l("The erf number is 1 to 10 digits."))])
+    estimated_cost = DecimalField(_l("Estimated cost (rands)"), places=None, validators=[
+        InputRequired(_l("Enter the estimated cost in rands.")), _rands],
+        invalid_value_message=_l("Not a valid decimal value."))
     # event
-    event_date = DateField("Event date", validators=[InputRequired("Enter the date of the event."), _a_week_ahead])
-    attendance = IntegerField("Expected attendance", validators=[
-        InputRequired("Enter how many people you expect."),
-        NumberRange(1, 100_000, "Attendance must be 1 to 100 000.")])
+    event_date = DateField(_l("Event date"), validators=[InputRequired(_l("Enter the date of the event.")),
+                                                          _a_week_ahead],
+                           invalid_value_message=_l("Not a valid date value."))
+    attendance = IntegerField(_l("Expected attendance"), validators=[
+        InputRequired(_l("Enter how many people you expect.")),
+        NumberRange(1, 100_000, _l("Attendance must be 1 to 100 000."))],
+        invalid_value_message=_l("Not a valid integer value."))
     # business
-    trading_name = StringField("Trading name", filters=[_strip], validators=[
-        InputRequired("Enter the business's trading name."),
-        Length(2, 120, "The trading name must be 2 to 120 characters.")])
-    business_type = SelectField("Kind of business", choices=_choices({
-        "": "Choose a kind", "retail": "Retail", "food": "Food", "services": "Services",
-        "informal trading": "Informal trading"}), validators=[InputRequired("Choose the kind of business.")])
+    trading_name = StringField(_l("Trading name"), filters=[_strip], validators=[
+        InputRequired(_l("Enter the business's trading name.")),
+        Length(2, 120, _l("The trading name must be 2 to 120 characters."))])
+    business_type = SelectField(_l("Kind of business"), choices=_choices({"": _l("Choose a kind"), **BUSINESS_KINDS}),
+                                validators=[InputRequired(_l("Choose the kind of business."))],
+                                invalid_choice_message=_l("Not a valid choice."))
 
     FIELDS_BY_TYPE = {"building": ("erf_number", "estimated_cost"), "event": ("event_date", "attendance"),
                       "business": ("trading_name", "business_type")}
@@ -154,8 +180,10 @@ api = Blueprint("permits_api", __name__, url_prefix="/api")
 def create_app(overrides: dict | None = None) -> Flask:
     settings = Settings.load("permits", 5102, overrides)
     app = Flask(__name__)
-    passport.init_app(app, settings, title="City Permits", slug="permits",
+    passport.init_app(app, settings, title=_l("City Permits"), slug="permits",
                       scope="openid profile email notification_preferences")
+    app.jinja_env.filters.update(status_label=lambda status: labelled(STATUSES, status),
+                                 note_label=lambda note: str(NOTES.get(note, note)))
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.cli.add_command(permits_cli)
@@ -198,7 +226,7 @@ def apply():
                                   title=form.title.data, site_address=form.site_address.data,
                                   description=form.description.data, details=form.details(),
                                   acr=g.resident["acr"], submitted_at=datetime.now(timezone.utc))
-        add_status(application, StatusEvent, "submitted", "Application received.")
+        add_status(application, StatusEvent, "submitted", RECEIVED)
         return application
 
     application = save_with_reference(db, "PRM", build)
@@ -211,11 +239,17 @@ def detail(reference):
     return show(own_application(reference))
 
 
+def detail_value(name: str, value) -> str:
+    """A stored detail as residents read it (the kind of business by its name, not its code)."""
+    return str(BUSINESS_KINDS.get(value, value)) if name == "business_type" else value
+
+
 def show(application: Application, error: str = "", status: int = 200):
     """The detail page: the application, its timeline and, while it is open, the withdraw button."""
     return render_template("permits/detail.html", application=application, types=PERMIT_TYPES,
                            labels=ApplicationForm.labels(), can_withdraw=application.status in OPEN,
-                           error=error), status
+                           detail_value=detail_value, error=error,
+                           language_next=url_for(".detail", reference=application.reference)), status
 
 
 @pages.post("/applications/<reference>/withdraw")
@@ -223,8 +257,9 @@ def show(application: Application, error: str = "", status: int = 200):
 def withdraw(reference):
     application = own_application(reference)
     if application.status not in OPEN:
-        return show(application, f"This application is {application.status} and can no longer be withdrawn.", 409)
-    add_status(application, StatusEvent, "withdrawn", "Withdrawn by the applicant.")
+        message = NO_LONGER_WITHDRAWN.get(application.status) or _("This application can no longer be withdrawn.")
+        return show(application, str(message), 409)
+    add_status(application, StatusEvent, "withdrawn", WITHDRAWN)
     db.session.commit()
     return redirect(url_for(".detail", reference=reference), 303)
 
@@ -250,7 +285,7 @@ def summary(sub):
     """The resident's open applications."""
     rows = db.session.scalars(select(Application).where(Application.sub == sub, Application.status.in_(OPEN))
                               .order_by(Application.submitted_at)).all()
-    items = [{"title": f"{PERMIT_TYPES[a.permit_type]} permit: {a.title}", "status": a.status, "reference": a.reference,
+    items = [{"title": f"{PERMIT_NAMES[a.permit_type]} permit: {a.title}", "status": a.status, "reference": a.reference,
               "url": passport.settings.base_url + url_for("permits.detail", reference=a.reference)} for a in rows]
     return {"department": "permits", "items": items, "count_open": len(items)}
 

@@ -6,17 +6,22 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 
 from flask import Blueprint, Flask, abort, g, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import func, select
 
 from relying_party_examples.common import Passport, Settings
+from relying_party_examples.common.i18n import labelled
 
 db = SQLAlchemy()
 passport = Passport(db)
 SAST = timezone(timedelta(hours=2))
 KINDS = ("workshop", "community meeting", "program")
+KIND_LABELS = {"workshop": _l("Workshop"), "community meeting": _l("Community meeting"), "program": _l("Program")}
 
-# (slug, title, kind, days from today, hour, venue, capacity, description)
+# (slug, title, kind, days from today, hour, venue, capacity, description): the demo's programs, stored as
+# the city entered them (in English).
 DEMO_PROGRAMS = (
     ("water-wise-gardening", "Water-wise gardening workshop", "workshop", 5, 10, "Kirstenbosch Centre, Newlands", 40,
      "Plant a garden that survives the dry months, with seedlings to take home."),
@@ -66,8 +71,9 @@ api = Blueprint("programs_api", __name__, url_prefix="/api")
 def create_app(overrides: dict | None = None) -> Flask:
     settings = Settings.load("programs", 5104, overrides)
     app = Flask(__name__)
-    passport.init_app(app, settings, title="Programs and Events", slug="programs",
+    passport.init_app(app, settings, title=_l("Programs and Events"), slug="programs",
                       scope="openid profile email notification_preferences")
+    app.jinja_env.filters["kind_label"] = lambda kind: labelled(KIND_LABELS, kind)
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.jinja_env.filters["local"] = lambda program: _starts_at(program).astimezone(SAST)
@@ -131,7 +137,7 @@ def detail(slug, error: str | None = None, status: int = 200):
     mine = own_registration(program, g.resident["sub"]) if g.resident else None
     return render_template("programs/detail.html", program=program, places=places_left(program), error=error,
                            registered=mine is not None and mine.cancelled_at is None,
-                           past=_starts_at(program) <= _now()), status
+                           past=_starts_at(program) <= _now(), language_next=url_for(".detail", slug=slug)), status
 
 
 @pages.post("/programs/<slug>/register")
@@ -139,12 +145,12 @@ def detail(slug, error: str | None = None, status: int = 200):
 def register(slug):
     program = program_or_404(slug)
     if _starts_at(program) <= _now():
-        return detail(slug, "This program has already started: registration is closed.", 409)
+        return detail(slug, _("This program has already started: registration is closed."), 409)
     mine = own_registration(program, g.resident["sub"])
     if mine is not None and mine.cancelled_at is None:
         return redirect(url_for(".detail", slug=slug), 303)  # already registered: nothing to do
     if places_left(program) == 0:
-        return detail(slug, "This program is full. Look for another date or a similar program.", 409)
+        return detail(slug, _("This program is full. Look for another date or a similar program."), 409)
     if mine is None:
         db.session.add(Registration(program=program, sub=g.resident["sub"], created_at=_now()))
     else:
