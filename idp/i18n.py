@@ -29,10 +29,7 @@ def supported(code: str | None) -> str | None:
 
 def first_supported(ui_locales: str | None) -> str | None:
     """The first supported language of a space-separated ``ui_locales`` list (OIDC Core 3.1.2.1)."""
-    for code in (ui_locales or "").split()[:20]:
-        if supported(code):
-            return supported(code)
-    return None
+    return next(filter(None, map(supported, (ui_locales or "").split()[:20])), None)
 
 
 def select_locale() -> str:
