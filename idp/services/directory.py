@@ -33,6 +33,25 @@ SYNONYMS = {
     "licence": {"permits"}, "license": {"licence", "permits"}, "permit": {"permits"}, "build": {"building"},
     "event": {"events"}, "workshop": {"programs", "events"}, "meeting": {"events"}, "course": {"programs"},
 }
+# Everyday words in the other official languages we offer, as the English word they mean (the
+# examples the search box gives in each language are among them).
+TRANSLATED_WORDS = {
+    # Afrikaans
+    "slaggat": "pothole", "slaggate": "pothole", "waterlek": "leak", "lek": "leak", "eiendomsbelasting": "rates",
+    "straatlig": "streetlight", "straatligte": "streetlight", "vullis": "refuse", "permitte": "permit",
+    "klagte": "complaint", "klagtes": "complaint", "rekening": "bill", "betaal": "pay", "pad": "road",
+    # isiXhosa
+    "umngxuma": "pothole", "imingxuma": "pothole", "endleleni": "road", "ukuvuza": "leak", "amanzi": "water",
+    "kwamanzi": "water", "irhafu": "rates", "iirhafu": "rates", "isibane": "streetlight", "izibane": "streetlight",
+    "inkunkuma": "refuse", "imvume": "permit", "iimvume": "permit", "isikhalazo": "complaint", "ibhili": "bill",
+    # isiZulu
+    "umgodi": "pothole", "imigodi": "pothole", "emgwaqweni": "road", "avuzayo": "leak", "izintela": "rates",
+    "intela": "rates", "isibani": "streetlight", "izibani": "streetlight", "udoti": "refuse", "izimvume": "permit",
+    # Sesotho
+    "mokoti": "pothole", "mekoti": "pothole", "tseleng": "road", "ditseleng": "road", "dutla": "leak",
+    "metsi": "water", "ditefiso": "rates", "lebone": "streetlight", "mabone": "streetlight",
+    "matlakala": "refuse", "phemiti": "permit", "diphemiti": "permit", "ngongoreho": "complaint", "bili": "bill",
+}
 STOP_WORDS = {"a", "an", "the", "my", "i", "to", "for", "of", "in", "on", "and", "is", "at", "with", "how", "do"}
 WORD = re.compile(r"[a-z0-9]+")
 
@@ -111,8 +130,8 @@ def in_category(category: str) -> list[Listing]:
 
 def _meanings(word: str, vocabulary: set[str]) -> tuple[set[str], set[str]]:
     """The word itself (or, for a typo, the nearest known words) and its everyday synonyms."""
-    exact = {word}
-    if word not in vocabulary and word not in SYNONYMS and len(word) > 3:
+    exact = {word, TRANSLATED_WORDS.get(word, word)}
+    if not {word} & (vocabulary | SYNONYMS.keys() | TRANSLATED_WORDS.keys()) and len(word) > 3:
         exact |= set(difflib.get_close_matches(word, vocabulary | set(SYNONYMS), n=3, cutoff=0.75))
     related = set().union(*(SYNONYMS.get(w, set()) for w in exact)) - exact
     return exact, related

@@ -16,6 +16,7 @@ from babel.messages.pofile import read_po
 
 from relying_party_examples.billing.app import create_app, passport
 from relying_party_examples.common.i18n import LANGUAGES
+from tests.support.catalogues import translation_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "relying_party_examples"
@@ -82,8 +83,14 @@ def test_messages_pot_is_up_to_date(tmp_path):
 
 
 @pytest.mark.parametrize("code", [code for code in LANGUAGES if code != "en"])
-def test_each_language_has_a_catalogue(code):
-    assert (EXAMPLES / "translations" / code / "LC_MESSAGES" / "messages.po").is_file()
+def test_each_catalogue_translates_every_entry_keeping_placeholders_and_markup(code):
+    translations = EXAMPLES / "translations"
+    problems = translation_problems(translations / "messages.pot", translations / code / "LC_MESSAGES" / "messages.po")
+    assert problems == [], f"{len(problems)} problems in {code}:\n" + "\n".join(problems[:30])
+
+
+def test_every_language_has_a_catalogue_and_nothing_else_is_there():
+    assert {p.name for p in (EXAMPLES / "translations").iterdir() if p.is_dir()} == set(LANGUAGES) - {"en"}
 
 
 # --- which language a page is in -----------------------------------------------------------------

@@ -46,6 +46,11 @@ def names(app, query) -> list[str]:
     ("water leak", "Report a Problem"), ("rates", "City Billing"), ("pay my bill", "City Billing"),
     ("potwhole", "Report a Problem"), ("electrisity", "City Billing"), ("buidling plans", "City Permits"),
     ("rubbish", "Report a Problem"), ("business licence", "City Permits"), ("workshop", None),
+    # the examples the search box gives in Afrikaans, isiXhosa, isiZulu and Sesotho
+    ("slaggat", "Report a Problem"), ("waterlek", "Report a Problem"), ("eiendomsbelasting", "City Billing"),
+    ("umngxuma endleleni", "Report a Problem"), ("amanzi avuzayo", "Report a Problem"), ("iirhafu", "City Billing"),
+    ("umgodi emgwaqweni", "Report a Problem"), ("izintela", "City Billing"), ("mokoti tseleng", "Report a Problem"),
+    ("ho dutla ha metsi", "Report a Problem"), ("ditefiso tsa thepa", "City Billing"), ("diphemiti", "City Permits"),
 ])
 def test_search_understands_everyday_words_and_typos(app, listed, query, first):
     found = names(app, query)

@@ -3,17 +3,15 @@
 placeholders and markup."""
 from __future__ import annotations
 
-import io
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 from idp.i18n import LANGUAGES
+from tests.support.catalogues import catalogue, translation_problems
 
 ROOT = Path(__file__).parents[2]
 TEMPLATES = ROOT / "idp" / "templates"
@@ -22,8 +20,6 @@ STAFF_ONLY = {"admin"}  # the staff console is in English only
 
 JINJA = re.compile(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", re.S)
 TEXT_ATTRIBUTES = re.compile(r'\b(?:aria-label|placeholder|title|alt|aria-description)="([^"]*)"')
-PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|%[sd]|\{\w*\}")
-TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
 
 def resident_templates() -> list[Path]:
@@ -39,11 +35,6 @@ def unmarked_text(source: str) -> list[str]:
     text = re.sub(r"<[^>]*>", " ", without_jinja, flags=re.S)
     found += [chunk.strip() for chunk in re.split(r"\s{2,}|\n", text) if re.search(r"[A-Za-z]{2,}", chunk)]
     return found
-
-
-def catalogue(path: Path):
-    with open(path, "rb") as handle:
-        return read_po(handle)
 
 
 def test_the_scanner_finds_unmarked_text():
@@ -70,27 +61,8 @@ def test_the_message_template_is_current(tmp_path):
 
 @pytest.mark.parametrize("code", [c for c in LANGUAGES if c != "en"])
 def test_each_catalogue_translates_every_entry_keeping_placeholders_and_markup(code):
-    template = catalogue(TRANSLATIONS / "messages.pot")
-    translations = catalogue(TRANSLATIONS / code / "LC_MESSAGES" / "messages.po")
-    problems = []
-    for message in template:
-        if not message.id:
-            continue
-        found = translations.get(message.id)
-        strings = ([] if found is None else list(found.string) if isinstance(found.string, tuple) else [found.string])
-        if found is None or not all(strings) or found.fuzzy:
-            problems.append(f"untranslated: {message.id!r}")
-            continue
-        source = message.id if isinstance(message.id, str) else message.id[0]
-        for text in strings:
-            if sorted(PLACEHOLDER.findall(text)) != sorted(PLACEHOLDER.findall(source)):
-                problems.append(f"placeholders differ: {source!r} -> {text!r}")
-            if sorted(TAG.findall(text)) != sorted(TAG.findall(source)):
-                problems.append(f"markup differs: {source!r} -> {text!r}")
+    problems = translation_problems(TRANSLATIONS / "messages.pot", TRANSLATIONS / code / "LC_MESSAGES" / "messages.po")
     assert problems == [], f"{len(problems)} problems in {code}:\n" + "\n".join(problems[:30])
-    buffer = io.BytesIO()
-    write_mo(buffer, translations)  # compiles
-    assert buffer.getvalue()
 
 
 def test_every_language_has_a_catalogue_and_nothing_else_is_there():
