@@ -31,6 +31,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_sqlalchemy import SQLAlchemy
 from jinja2 import ChoiceLoader, FileSystemLoader
+from werkzeug.exceptions import HTTPException
 
 from relying_party_examples.common import i18n
 from relying_party_examples.common.sessions import SessionStore
@@ -108,6 +109,7 @@ class Passport:
         app.context_processor(lambda: {"resident": g.get("resident"), "csrf_token": csrf_token,
                                        "department": self.title, "how_we_tell_you": how_we_tell_you})
         app.register_error_handler(requests.RequestException, _idp_unreachable)
+        app.register_error_handler(HTTPException, _error_page)
         app.after_request(_no_store_for_apis)
         self.db.init_app(app)
         if settings.database_url.startswith("sqlite:///"):
@@ -208,8 +210,18 @@ def _safe_next(value: str | None) -> str:
     return value if value and value.startswith("/") and not value.startswith(("//", "/\\")) else "/"
 
 
-def _page(message: str, status: int):
-    return render_template("passport/message.html", message=message), status
+def _page(message: str, status: int, title: str | None = None):
+    return render_template("passport/message.html", message=message, title=title), status
+
+
+def _error_page(exc: HTTPException):
+    """HTTP errors on pages as a page in the resident's language; APIs keep the plain answer."""
+    if request.path.startswith("/api/"):
+        return exc
+    if exc.code == 404:
+        return _page(_("We could not find that page. Check the address or go to the home page."), 404,
+                     _("Page not found"))
+    return _page(_("The request could not be handled."), exc.code or 500)
 
 
 def _no_store_for_apis(response):
