@@ -547,8 +547,8 @@ def render_markdown(report: dict) -> str:
         "HTTP requests (the ↳ row times the second request alone). Server CPU is utime+stime of the server's "
         "process tree during the scenario; tokens per CPU-second divides the tokens issued by that CPU time "
         "(for `authcode` it includes the `/authorize` request that produced each code).", "",
-        *([f"- Server CPU counts only the `idp serve` processes: the PostgreSQL/Redis servers' own CPU is not "
-            f"included (they serve other users of this machine too)", ""] if report["external_services"] else []),
+        *(["- Server CPU counts only the `idp serve` processes: the PostgreSQL/Redis servers' own CPU is not "
+            "included (they serve other users of this machine too)", ""] if report["external_services"] else []),
         f"- Idle memory after start and warm-up: **{fmt(report['idle_rss_mib'])} MiB** (sum of VmRSS over "
         f"{report['idle_processes']} server processes: "
         f"{' + '.join(fmt(k / 1024) for k in report['idle_rss_kib'])} MiB, gunicorn master first)",

@@ -19,6 +19,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the application from validated settings (read from the environment by default)."""
     settings = settings or load_settings_or_exit()
     app = Flask(__name__, instance_path=settings.instance_path, instance_relative_config=False)
+    from idp.security.strict_request import StrictRequest
+
+    app.request_class = StrictRequest  # undecodable query strings and forms: 400
     Path(settings.instance_path).mkdir(parents=True, exist_ok=True)
     _configure_logging(settings)
     for warning in settings.warnings:
@@ -27,6 +30,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         IDP_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
+        # A rotated-out secret keeps verifying what it signed (CSRF tokens) while it is listed.
+        SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
+        WTF_CSRF_SECRET_KEY=[*reversed(settings.secret_key_fallbacks), settings.secret_key],
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
         WTF_CSRF_TIME_LIMIT=None,  # bound to the (short-lived) server-side session instead
@@ -50,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from idp.delivery.mail import make_mailer
     from idp.delivery.sms import make_sms_sender
-    from idp.security import headers
+    from idp.security import headers, hosts
     from idp.security.server_session import ServerSessionInterface, refuse_when_unavailable
     from idp.services.passwords import Hasher
     from idp.store import make_store
@@ -59,15 +65,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["idp.store"] = store
     app.session_interface = ServerSessionInterface(store, settings.secure_cookies,
                                                    settings.session_lifetime_hours * 3600)
-    app.before_request(refuse_when_unavailable)
+    # Before the CSRF check, which would otherwise read the unreadable session as empty and
+    # answer "form expired" instead of 503.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_when_unavailable)
     app.extensions["idp.mailer"] = make_mailer(settings)
     app.extensions["idp.sms"] = make_sms_sender(settings)
     app.extensions["idp.hasher"] = Hasher(settings.argon2_memory_kib, settings.argon2_time_cost,
                                           settings.argon2_parallelism, settings.max_concurrent_hashes)
     headers.init_app(app)
-    from idp import observability
+    hosts.init_app(app)
+    from idp import crash_points, observability
 
     observability.init_app(app)
+    crash_points.init_app(app)  # IDP_ENV=test only: fault-injection tests
     i18n.init_app(app)
     from idp.web import assets
 

@@ -89,6 +89,10 @@ def _database_url(raw: str) -> str:
     return value
 
 
+def _regions(raw: str) -> tuple[str, ...]:
+    return tuple(_region(item) for item in raw.split(",") if item.strip())
+
+
 def _region(raw: str) -> str:
     import phonenumbers
 
@@ -115,10 +119,39 @@ def _regex(raw: str) -> str:
     return raw
 
 
+def _aaguids(raw: str) -> tuple[str, ...]:
+    import uuid
+
+    try:
+        return tuple(str(uuid.UUID(item.strip())) for item in raw.split(",") if item.strip())
+    except ValueError:
+        raise ValueError("must list authenticator AAGUIDs (UUIDs), separated by commas") from None
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    hosts = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+    for host in hosts:
+        parts = urlsplit("http://" + host)
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError("must list host names, each with an optional :port, separated by commas") from None
+        if not parts.hostname or parts.netloc != host or "*" in host or "@" in host:
+            raise ValueError("must list host names, each with an optional :port, separated by commas")
+    return hosts
+
+
 def _secret_key(raw: str) -> str:
     if len(raw) < 32:
         raise ValueError("must be at least 32 characters")
     return raw
+
+
+def _secret_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if any(len(key) < 32 for key in keys):
+        raise ValueError("each key must be at least 32 characters")
+    return keys
 
 
 # (environment variable, attribute, parser, default). A default of None means "derived".
@@ -128,6 +161,7 @@ _SPEC = [
     ("IDP_DATABASE_URL", "database_url", _database_url, None),
     ("IDP_REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), None),
     ("IDP_SECRET_KEY", "secret_key", _secret_key, None),
+    ("IDP_SECRET_KEY_FALLBACKS", "secret_key_fallbacks", _secret_keys, None),
     ("IDP_INSTANCE_PATH", "instance_path", _text, None),
     ("IDP_SMTP_HOST", "smtp_host", _text, None),
     ("IDP_SMTP_PORT", "smtp_port", _int(1, 65535), 587),
@@ -136,20 +170,29 @@ _SPEC = [
     ("IDP_SMTP_STARTTLS", "smtp_starttls", _bool, True),
     ("IDP_MAIL_FROM", "mail_from", _text, "eCitizen Passport <no-reply@localhost>"),
     ("IDP_OUTBOX_DIR", "outbox_dir", _text, None),
-    ("IDP_PASSWORD_MIN_LENGTH", "password_min_length", _int(8, 64), 12),
+    ("IDP_PASSWORD_MIN_LENGTH", "password_min_length", _int(8, 64), 15),
     ("IDP_ARGON2_MEMORY_KIB", "argon2_memory_kib", _int(19456, 4194304), 19456),
     ("IDP_ARGON2_TIME_COST", "argon2_time_cost", _int(2, 20), 2),
     ("IDP_ARGON2_PARALLELISM", "argon2_parallelism", _int(1, 16), 1),
     ("IDP_MAX_CONCURRENT_HASHES", "max_concurrent_hashes", _int(1, 256), 4),
     ("IDP_SESSION_LIFETIME_HOURS", "session_lifetime_hours", _int(1, 24 * 30), 12),
+    ("IDP_SESSION_IDLE_MINUTES", "session_idle_minutes", _int(5, 24 * 60), 30),
     ("IDP_ACCESS_TOKEN_LIFETIME", "access_token_lifetime", _int(60, 3600), 600),
+    ("IDP_AUTH_CODE_LIFETIME", "auth_code_lifetime", _int(10, 600), 60),
+    ("IDP_REUSE_DETECTION_WINDOW", "reuse_detection_window", _int(600, 7 * 86400), 86400),
     ("IDP_ID_TOKEN_LIFETIME", "id_token_lifetime", _int(60, 3600), 300),
     ("IDP_REFRESH_TOKEN_LIFETIME_DAYS", "refresh_token_lifetime_days", _int(1, 365), 30),
     ("IDP_SIGNING_ALG", "signing_alg", _choice("rs256", "es256"), "rs256"),
+    ("IDP_KEY_PREPUBLISH_SECONDS", "key_prepublish_seconds", _int(300, 7 * 86400), 900),
     ("IDP_LOGIN_MAX_FAILURES", "login_max_failures", _int(3, 100), 10),
     ("IDP_LOGIN_FAILURE_WINDOW", "login_failure_window", _int(60, 86400), 900),
     ("IDP_IP_MAX_FAILURES", "ip_max_failures", _int(5, 10000), 100),
+    ("IDP_LOGIN_GLOBAL_MAX_FAILURES", "login_global_max_failures", _int(50, 1000000), 1000),
+    ("IDP_OTP_MAX_FAILURES", "otp_max_failures", _int(3, 10), 5),
+    ("IDP_OTP_FAILURE_WINDOW", "otp_failure_window", _int(60, 3600), 300),
+    ("IDP_OTP_LOCKOUT_FAILURES", "otp_lockout_failures", _int(10, 100), 100),
     ("IDP_TRUST_PROXY", "trust_proxy", _int(0, 5), 0),
+    ("IDP_ALLOWED_HOSTS", "allowed_hosts", _hosts, None),
     ("IDP_LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"), "info"),
     ("IDP_PHONE_DEFAULT_REGION", "phone_default_region", _region, "ZA"),
     ("IDP_SMS_BACKEND", "sms_backend", _choice("outbox", "http", "clickatell"), "outbox"),
@@ -158,7 +201,7 @@ _SPEC = [
     ("IDP_SMS_HTTP_AUTH_HEADER", "sms_http_auth_header", _text, None),
     ("IDP_SMS_CLICKATELL_API_KEY", "sms_clickatell_api_key", _text, None),
     ("IDP_SMS_CLICKATELL_URL", "sms_clickatell_url", _url("http", "https"), "https://platform.clickatell.com/v1/message"),
-    ("IDP_SMS_TIMEOUT", "sms_timeout", _int(1, 60), 10),
+    ("IDP_SMS_TIMEOUT", "sms_timeout", _int(1, 5), 5),
     ("IDP_DASHBOARD_TIMEOUT", "dashboard_timeout", _int(1, 30), 2),
     ("IDP_REACTIVATION_DAYS", "reactivation_days", _int(0, 365), 30),
     ("IDP_SUPPORT_EMAIL", "support_email", _text, None),
@@ -166,12 +209,22 @@ _SPEC = [
     ("IDP_SUPPORT_HOURS", "support_hours", _text, None),
     ("IDP_SMS_MAX_PER_NUMBER", "sms_max_per_number", _int(1, 100), 5),
     ("IDP_SMS_MAX_PER_IP", "sms_max_per_ip", _int(1, 10000), 20),
+    ("IDP_SMS_MAX_PER_ACCOUNT", "sms_max_per_account", _int(1, 100), 10),
+    ("IDP_SMS_DAILY_BUDGET", "sms_daily_budget", _int(1, 1000000), 1000),
+    ("IDP_SMS_REGIONS", "sms_regions", _regions, None),
+    ("IDP_MAIL_REQUESTS_PER_IP", "mail_requests_per_ip", _int(1, 10000), 20),
     ("IDP_SMS_SECOND_FACTOR", "sms_second_factor", _bool, True),
     ("IDP_WEBAUTHN_RP_ID", "webauthn_rp_id", _rp_id, None),
     ("IDP_TRUST_BROWSER_DAYS", "trust_browser_days", _int(0, 90), 30),
     ("IDP_ACCOUNT_NUMBER_PATTERN", "account_number_pattern", _regex, r"[0-9]{10}"),
     ("IDP_ACCOUNT_NUMBER_CHECK", "account_number_check", _choice("luhn", "none"), "luhn"),
     ("IDP_LINK_DOCUMENT_MAX_KB", "link_document_max_kb", _int(100, 20480), 5120),
+    ("IDP_LINK_MAX_PER_IP", "link_max_per_ip", _int(1, 10000), 20),
+    ("IDP_STAFF_MFA", "staff_mfa", _choice("phishing-resistant", "any"), "phishing-resistant"),
+    ("IDP_STAFF_PASSKEY_AAGUIDS", "staff_passkey_aaguids", _aaguids, ()),
+    ("IDP_STAFF_SESSION_HOURS", "staff_session_hours", _int(1, 24), 12),
+    ("IDP_AUDIT_EXPORTS_PER_HOUR", "audit_exports_per_hour", _int(1, 100), 10),
+    ("IDP_CLIENT_SECRET_OVERLAP", "client_secret_overlap", _int(0, 168), 24),
     ("IDP_METRICS_TOKEN", "metrics_token", _secret_key, None),
     ("IDP_LOG_FORMAT", "log_format", _choice("text", "json"), None),
 ]
@@ -186,6 +239,7 @@ class Settings:
     database_url: str = ""
     redis_url: str | None = None
     secret_key: str = ""
+    secret_key_fallbacks: tuple[str, ...] = ()
     instance_path: str = ""
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -194,20 +248,29 @@ class Settings:
     smtp_starttls: bool = True
     mail_from: str = "eCitizen Passport <no-reply@localhost>"
     outbox_dir: str = ""
-    password_min_length: int = 12
+    password_min_length: int = 15
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
     max_concurrent_hashes: int = 4
     session_lifetime_hours: int = 12
+    session_idle_minutes: int = 30
     access_token_lifetime: int = 600
+    auth_code_lifetime: int = 60
+    reuse_detection_window: int = 86400
     id_token_lifetime: int = 300
     refresh_token_lifetime_days: int = 30
     signing_alg: str = "rs256"
+    key_prepublish_seconds: int = 900
     login_max_failures: int = 10
     login_failure_window: int = 900
     ip_max_failures: int = 100
+    login_global_max_failures: int = 1000
+    otp_max_failures: int = 5
+    otp_failure_window: int = 300
+    otp_lockout_failures: int = 100
     trust_proxy: int = 0
+    allowed_hosts: tuple[str, ...] = ()
     log_level: str = "info"
     phone_default_region: str = "ZA"
     sms_backend: str = "outbox"
@@ -216,7 +279,7 @@ class Settings:
     sms_http_auth_header: str | None = None
     sms_clickatell_api_key: str | None = None
     sms_clickatell_url: str = "https://platform.clickatell.com/v1/message"
-    sms_timeout: int = 10
+    sms_timeout: int = 5
     dashboard_timeout: int = 2
     reactivation_days: int = 30
     support_email: str | None = None
@@ -224,12 +287,22 @@ class Settings:
     support_hours: str | None = None
     sms_max_per_number: int = 5
     sms_max_per_ip: int = 20
+    sms_max_per_account: int = 10
+    sms_daily_budget: int = 1000
+    sms_regions: tuple[str, ...] = ()
+    mail_requests_per_ip: int = 20
     sms_second_factor: bool = True
     webauthn_rp_id: str = ""
     trust_browser_days: int = 30
     account_number_pattern: str = r"[0-9]{10}"
     account_number_check: str = "luhn"
     link_document_max_kb: int = 5120
+    link_max_per_ip: int = 20
+    staff_mfa: str = "phishing-resistant"
+    staff_passkey_aaguids: tuple[str, ...] = ()
+    staff_session_hours: int = 12
+    audit_exports_per_hour: int = 10
+    client_secret_overlap: int = 24
     metrics_token: str | None = None
     log_format: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -287,6 +360,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         settings.sms_outbox_dir = str(instance / "sms-outbox")
     if not settings.webauthn_rp_id:
         settings.webauthn_rp_id = issuer_host
+    if not settings.sms_regions:
+        settings.sms_regions = (settings.phone_default_region,)
     if not settings.secret_key:
         settings.secret_key = _development_secret(instance)
         settings.warnings.append(

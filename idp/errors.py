@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from authlib.integrations.flask_oauth2.errors import _HTTPException as ProtocolError
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -22,22 +22,30 @@ def _wants_json() -> bool:
 
 
 def _page(status: int, title: str, message: str, headers: dict | None = None):
+    """An error answer (HTML or JSON); a server-side failure (5xx) names this request's id, the
+    reference the help desk finds in the log."""
+    from idp.observability import request_id
+
+    reference = request_id() if status >= 500 else None
     if _wants_json():
-        response = jsonify(error=title, error_description=message)
+        response = jsonify(error=title, error_description=message,
+                           **({"request_id": reference} if reference else {}))
     else:
-        response = render_template("error.html", title=title, message=message, status=status)
+        response = render_template("error.html", title=title, message=message, status=status, reference=reference)
     return response, status, headers or {}
 
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(_exc):
-        return _page(400, _("Your form expired"),
+        return _page(403, _("Your form expired"),
                      _("For your safety the form could not be used. Go back, reload the page and try again."))
 
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
-        return _page(exc.status, _("That did not work"), exc.message)
+        retry_after = getattr(exc, "retry_after", None)
+        return _page(exc.status, _("That did not work"), exc.message,
+                     {"Retry-After": str(retry_after)} if retry_after else None)
 
     @app.errorhandler(StoreUnavailable)
     @app.errorhandler(OperationalError)
@@ -45,6 +53,7 @@ def init_app(app: Flask) -> None:
         log.error("backend unavailable: %s", type(exc).__name__)
         from idp.extensions import db
 
+        g.idp_auth = None  # the page is shown as to a visitor: looking the resident up would fail again
         db.session.rollback()
         return _page(503, _("Temporarily unavailable"),
                      _("The service is temporarily unavailable. Please try again in a minute."),
@@ -69,6 +78,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        from idp.observability import loggable_path, request_id
+
+        log.exception("unhandled error on %s %s (request %s)", request.method, loggable_path(request.path),
+                      request_id())
         return _page(500, _("Something went wrong"),
                      _("Something went wrong on our side. Please try again; if it keeps happening, contact the city's help desk."))

@@ -16,6 +16,8 @@ from sqlalchemy import text
 from idp.extensions import db
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Emailed links carry a bearer token in their path: it is replaced before a path is logged.
+LINK_TOKEN_PATH = re.compile(r"^(/(?:reset-password|verify-email|confirm-email|not-me)/)(?!resend$)[^/?]+")
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter("idp_http_requests", "HTTP requests answered", ["method", "endpoint", "status"], registry=REGISTRY)
 LATENCY = Histogram("idp_http_request_seconds", "Time to answer a request", ["endpoint"], registry=REGISTRY,
@@ -25,6 +27,11 @@ EVENTS = Counter("idp_security_events", "Audit events (sign-ins, failures, chang
 TOKENS = Counter("idp_tokens_issued", "Token responses issued", ["grant_type"], registry=REGISTRY)
 
 bp = Blueprint("ops", __name__)
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as logs may show it: the token of an emailed link is replaced by ``[token]``."""
+    return LINK_TOKEN_PATH.sub(r"\1[token]", path or "")
 
 
 def request_id() -> str:
@@ -43,7 +50,7 @@ class JsonFormatter(logging.Formatter):
                  "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
         if has_request_context():
             entry["request_id"] = request_id()
-            entry["path"] = request.path  # never the query string: it can carry codes
+            entry["path"] = loggable_path(request.path)  # never the query string or a link token
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -61,6 +68,9 @@ def configure_logging(level: int, json_logs: bool) -> None:
             handler.formatter = JsonFormatter()
             handler.formatter.converter = time.gmtime
     logging.getLogger("idp").setLevel(level)
+    # Authlib logs whole token responses (access, refresh and ID tokens) at DEBUG: never emitted,
+    # whatever IDP_LOG_LEVEL says.
+    logging.getLogger("authlib").setLevel(max(level, logging.INFO))
 
 
 def count_event(event: str, outcome: str) -> None:

@@ -1,4 +1,4 @@
-"""``idp clients create|list|list-service|unlist-service``."""
+"""``idp clients create|list|list-service|unlist-service|rotate-secret``."""
 from __future__ import annotations
 
 import json
@@ -112,3 +112,21 @@ def unlist_service(client_id: str) -> None:
     directory.set_listing(client, listed=False)
     audit.record("client.unlisted", client_id=client.client_id, via="cli")
     click.echo(f"{client.name} is no longer listed.")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--reason", required=True, help="Why (kept in the audit trail).")
+@with_appcontext
+def rotate_secret(client_id: str, reason: str) -> None:
+    """Give CLIENT_ID a new secret, printed once; the old one keeps working for
+    IDP_CLIENT_SECRET_OVERLAP hours."""
+    client = _client_or_fail(client_id)
+    try:
+        secret, until = client_service.rotate_secret(client)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    audit.record("client.secret_rotated", client_id=client.client_id, via="cli", reason=reason[:500],
+                 previous_valid_until=until.isoformat() if until else None)
+    click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret,
+                           "previous_secret_valid_until": until.isoformat() if until else None}))

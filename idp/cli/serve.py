@@ -36,6 +36,21 @@ class IdpGunicorn(BaseApplication):
         return create_app(self.settings)
 
 
+def _access_logger_class():
+    """gunicorn's logger, with the token of an emailed link taken out of the logged path."""
+    from gunicorn.glogging import Logger
+
+    from idp.observability import loggable_path
+
+    class AccessLogger(Logger):
+        def atoms(self, resp, req, environ, request_time):
+            atoms = super().atoms(resp, req, environ, request_time)
+            atoms["U"] = loggable_path(atoms.get("U", ""))
+            return atoms
+
+    return AccessLogger
+
+
 def _hide_server_banner() -> None:
     """gunicorn answers ``Server: gunicorn``; name no server software to the outside."""
     try:
@@ -60,6 +75,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, **extra) 
         "accesslog": "-",
         "errorlog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
+        "logger_class": _access_logger_class(),
         "proc_name": "idp",
         "forwarded_allow_ips": "127.0.0.1,::1",
         # gunicorn >= 25.1 opens a control socket in $HOME; several servers would collide.

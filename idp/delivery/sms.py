@@ -8,13 +8,16 @@
   ``https://platform.clickatell.com/v1/message``) with the integration key ``IDP_SMS_CLICKATELL_API_KEY``.
 
 ``IDP_SMS_TIMEOUT`` (seconds) bounds every gateway call. A gateway that is down, slow or refuses
-the message raises :class:`SmsError`. Logs name the backend, the HTTP status and at most the last
+the message raises :class:`SmsError`. A gateway that failed ``BREAKER_FAILURES`` sends in a row is
+not called again for ``BREAKER_COOLDOWN`` seconds (a circuit breaker, per process): sends fail at once
+instead of tying up a worker for the timeout each. Logs name the backend, the HTTP status and at most the last
 three digits of the number: never the key, the message text or the full number.
 """
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -23,6 +26,9 @@ from pathlib import Path
 import requests
 
 log = logging.getLogger("idp.sms")
+
+BREAKER_FAILURES = 3
+BREAKER_COOLDOWN = 30.0
 
 
 class SmsError(Exception):
@@ -60,15 +66,53 @@ class OutboxSms:
         print(f"[sms outbox] to {to}: {text} ({path})", flush=True)
 
 
-class HttpSms:
+class _Gateway:
+    """A remote gateway behind a circuit breaker: after ``BREAKER_FAILURES`` failed sends in a row,
+    further sends fail at once with :class:`SmsError` for ``BREAKER_COOLDOWN`` seconds; then one
+    send is tried again. Subclasses implement ``_send``."""
+
+    backend = "gateway"
+
+    def _breaker_init(self) -> None:
+        self._lock = threading.Lock()
+        self._failed = 0
+        self._open_until = 0.0
+
+    @property
+    def circuit_open(self) -> bool:
+        """Whether sends are being refused without calling the gateway."""
+        return time.monotonic() < self._open_until
+
+    def send(self, to: str, text: str) -> None:
+        """Send through the gateway unless the breaker is open; :class:`SmsError` when not sent."""
+        if self.circuit_open:
+            log.warning("sms via %s to %s not tried: the gateway failed repeatedly", self.backend, _tail(to))
+            raise SmsError("the SMS gateway is not available right now")
+        try:
+            self._send(to, text)
+        except SmsError:
+            with self._lock:
+                self._failed += 1
+                if self._failed >= BREAKER_FAILURES:
+                    self._open_until = time.monotonic() + BREAKER_COOLDOWN
+            raise
+        with self._lock:
+            self._failed, self._open_until = 0, 0.0
+
+    def _send(self, to: str, text: str) -> None:
+        raise NotImplementedError
+
+
+class HttpSms(_Gateway):
     """POSTs ``{"to", "text"}`` as JSON to a generic gateway; any 2xx answer means sent."""
 
     backend = "http"
 
     def __init__(self, url: str, auth_header: str | None, timeout: float):
         self.url, self.auth_header, self.timeout = url, auth_header, timeout
+        self._breaker_init()
 
-    def send(self, to: str, text: str) -> None:
+    def _send(self, to: str, text: str) -> None:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.auth_header:
             headers["Authorization"] = self.auth_header
@@ -79,7 +123,7 @@ class HttpSms:
         log.info("sms via http to %s sent: HTTP %s", _tail(to), response.status_code)
 
 
-class ClickatellSms:
+class ClickatellSms(_Gateway):
     """Clickatell One API: ``POST {"messages": [{"channel": "sms", "to": "2782…", "content": …}]}``
     with the raw integration key as ``Authorization``; 202 with ``messages[0].accepted`` true means sent."""
 
@@ -87,8 +131,9 @@ class ClickatellSms:
 
     def __init__(self, api_key: str, url: str, timeout: float):
         self.api_key, self.url, self.timeout = api_key, url, timeout
+        self._breaker_init()
 
-    def send(self, to: str, text: str) -> None:
+    def _send(self, to: str, text: str) -> None:
         headers = {"Authorization": self.api_key, "Content-Type": "application/json", "Accept": "application/json"}
         body = {"messages": [{"channel": "sms", "to": to.lstrip("+"), "content": text}]}
         response = _post(self.backend, self.url, headers, body, self.timeout, to)

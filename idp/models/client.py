@@ -17,6 +17,9 @@ class Client(db.Model):
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     # HMAC-SHA256 of the secret under the server key; None for public clients.
     client_secret_digest: Mapped[str | None] = mapped_column(String(128))
+    # After a rotation: the previous secret's digest, accepted until previous_secret_expires_at.
+    previous_secret_digest: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     name: Mapped[str] = mapped_column(String(200))
     redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
     post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db
@@ -21,6 +21,8 @@ class TotpCredential(db.Model):
     secret_encrypted: Mapped[str] = mapped_column(String(255))
     # The last time step accepted: a code from that step or earlier is a replay.
     last_used_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Wrong codes in a row (idp.services.otp_guard): at IDP_OTP_LOCKOUT_FAILURES the app is blocked.
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -52,6 +54,8 @@ class WebAuthnCredential(db.Model):
     aaguid: Mapped[str] = mapped_column(String(36), default="")
     # Backup eligible: a synced passkey (amr "swk") rather than a device-bound key (amr "hwk").
     backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Backed up (BS flag) when registered or last used: synced to the provider's cloud right now.
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     discoverable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

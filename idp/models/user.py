@@ -31,6 +31,8 @@ class User(db.Model):
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The resident chose SMS codes as a second factor (needs a verified phone).
     sms_second_factor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Wrong recovery codes in a row (idp.services.otp_guard); a new set of codes clears it.
+    recovery_code_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # {topic: "email" | "sms" | "none"} for the city's messages; missing topics take the defaults
     # (idp.services.notifications). Security notices are not switchable and not listed here.
     notification_preferences: Mapped[dict | None] = mapped_column(JSON)

@@ -10,17 +10,18 @@ from joserfc.jwk import KeySet
 from wtforms.validators import ValidationError
 
 from idp.services import audit, clients
-from idp.services.keys import keyring
+from idp.services.keys import JWS_ALGORITHMS, keyring
 from idp.web import current
 
 
-def _hint_claims(hint: str | None) -> dict | None:
-    """Claims of an ID token we issued (signature and issuer checked; expiry is not)."""
+def hint_claims(hint: str | None) -> dict | None:
+    """Claims of an ID token we issued (signature and issuer checked; expiry is not), as sent in
+    ``id_token_hint`` to the end-session and authorization endpoints; None for anything else."""
     if not hint or len(hint) > 8192:
         return None
     ring = keyring()
     try:
-        token = jwt.decode(hint, KeySet(list(ring.public_keys.values())), algorithms=["RS256", "ES256"])
+        token = jwt.decode(hint, KeySet(list(ring.public_keys.values())), algorithms=list(JWS_ALGORITHMS))
     except (JoseError, ValueError):
         return None
     if token.claims.get("iss") != current_app.config["IDP_SETTINGS"].issuer:
@@ -39,7 +40,7 @@ def _csrf_ok(token: str | None) -> bool:
 def end_session():
     """Sign the resident out at the IdP and return to the client when its URI is registered."""
     params = request.values
-    claims = _hint_claims(params.get("id_token_hint"))
+    claims = hint_claims(params.get("id_token_hint"))
     client_id = params.get("client_id") or (claims or {}).get("aud")
     if isinstance(client_id, list):
         client_id = client_id[0] if len(client_id) == 1 else None
@@ -50,8 +51,10 @@ def end_session():
     valid_target = bool(client and target and target in client.post_logout_redirect_uris)
     found = current.current_session()
     confirmed = request.method == "POST" and params.get("confirm") == "yes" and _csrf_ok(params.get("csrf_token"))
-    # Without a valid hint, ask first, so a cross-site link cannot sign residents out silently.
-    if claims is None and found is not None and not confirmed:
+    # Without a valid hint for the signed-in resident (anyone's own ID token would do otherwise),
+    # ask first, so a cross-site link cannot sign residents out silently.
+    hint_for_session = claims is not None and found is not None and claims.get("sub") == found[1].sub
+    if found is not None and not hint_for_session and not confirmed:
         return render_template("oidc/logout_confirm.html", client=client,
                                params={k: v for k, v in params.items() if k != "csrf_token"})
     if found is not None:

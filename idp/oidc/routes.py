@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import wraps
 from urllib.parse import urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
@@ -29,7 +30,7 @@ from idp.oidc import discovery, logout
 from idp.oidc.claims import for_scope
 from idp.oidc.server import authorization_server, require_oauth
 from idp.security.headers import allow_form_target
-from idp.services import audit, consent
+from idp.services import audit, clients, consent
 from idp.services.keys import keyring
 from idp.web import current
 
@@ -68,13 +69,19 @@ def _login_redirect():
     return redirect("/login?" + urlencode({"next": request.full_path.rstrip("?")}), code=302)
 
 
-def _needs_reauthentication(auth_session) -> bool:
+def _needs_reauthentication(auth_session, user) -> bool:
     prompts = request.args.get("prompt", "").split()
     max_age = request.args.get("max_age")
+    hinted = logout.hint_claims(request.args.get("id_token_hint"))  # checked to be ours beforehand
+    # The client named another resident: never answer silently for this one (prompt=none gets
+    # login_required); otherwise the resident signs in again and the answer is for whoever did.
+    someone_else = hinted is not None and hinted.get("sub") != user.sub
+    if someone_else and "none" in prompts:
+        return True
     requested_at = session.get("reauth_requested_at")
     if requested_at and auth_session.auth_time.timestamp() >= requested_at:
         return False
-    if "login" in prompts:
+    if someone_else or "login" in prompts:
         return True
     if max_age is not None:
         return time.time() - auth_session.auth_time.timestamp() > int(max_age)
@@ -91,9 +98,25 @@ def _claims_acr() -> dict | None:
     return acr_request if isinstance(acr_request, dict) else None
 
 
-def _validate_extra_parameters() -> str | None:
+def _validate_extra_parameters() -> tuple[str, str] | None:
+    """The (error, description) for parameters Authlib leaves unchecked, or None when all are fine.
+
+    Every parameter may appear once (RFC 6749 §3.1), and request objects are refused with their own
+    error codes (OpenID Connect Core §6) rather than ignored.
+    """
+    if any(len(values) > 1 for _, values in request.args.lists()):
+        return "invalid_request", "parameters must not be repeated"
+    if "request" in request.args:
+        return "request_not_supported", "request objects are not supported"
+    if "request_uri" in request.args:
+        return "request_uri_not_supported", "request_uri is not supported"
+    problem = _invalid_parameter()
+    return ("invalid_request", problem) if problem else None
+
+
+def _invalid_parameter() -> str | None:
     max_age = request.args.get("max_age")
-    if max_age is not None and (not max_age.isdigit() or len(max_age) > 9):
+    if max_age is not None and (not (max_age.isascii() and max_age.isdigit()) or len(max_age) > 9):
         return "max_age must be a non-negative whole number of seconds"
     prompts = request.args.get("prompt", "").split()
     if any(p not in ("none", "login", "consent", "select_account") for p in prompts):
@@ -108,6 +131,9 @@ def _validate_extra_parameters() -> str | None:
             return "claims must be a JSON object"
         if not isinstance(parsed, dict) or len(claims) > 4096:
             return "claims must be a JSON object"
+    hint = request.args.get("id_token_hint")
+    if hint is not None and logout.hint_claims(hint) is None:
+        return "id_token_hint is not an ID token issued by this server"
     return None
 
 
@@ -126,9 +152,9 @@ def authorize():
     client = grant.client
     problem = _validate_extra_parameters()
     if problem:
-        return _redirect_error(redirect_uri, "invalid_request", problem, state)
+        return _redirect_error(redirect_uri, *problem, state)
     prompts = request.args.get("prompt", "").split()
-    if found is None or _needs_reauthentication(found[0]):
+    if found is None or _needs_reauthentication(*found):
         if "none" in prompts:
             return _redirect_error(redirect_uri, "login_required", None, state)
         if found is not None:
@@ -137,8 +163,8 @@ def authorize():
     auth_session, user = found
     wanted_acr = acr_rules.required(request.args.get("acr_values"), _claims_acr())
     if wanted_acr and acr_rules.rank(auth_session.acr) < acr_rules.rank(wanted_acr):
-        if "none" in prompts:
-            return _redirect_error(redirect_uri, "interaction_required",
+        if "none" in prompts:  # a stronger sign-in is an authentication the resident must see (OIDC Core 3.1.2.6)
+            return _redirect_error(redirect_uri, "login_required",
                                    "a stronger sign-in is needed than the current session has", state)
         return redirect(url_for("mfa.step_up", acr=wanted_acr, next=request.full_path.rstrip("?")), code=302)
     scope = grant.request.payload.scope or ""
@@ -168,7 +194,29 @@ def _origin(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _client_auth_limited(view):
+    """Back-channel endpoints where a client authenticates: once its failures from this address
+    reach the limit, answer 429 ``invalid_client`` without checking the credentials; count every
+    401 (failed client authentication)."""
+    @wraps(view)
+    def wrapper():
+        auth = request.authorization
+        client_id = (auth.username if auth is not None and auth.username else request.form.get("client_id")) or ""
+        ip = current.client_ip()
+        if clients.client_auth_blocked(client_id, ip):
+            window = current_app.config["IDP_SETTINGS"].login_failure_window
+            return (jsonify(error="invalid_client", error_description="too many failed client authentications"),
+                    429, {"Retry-After": str(window), "Cache-Control": "no-store"})
+        response = current_app.make_response(view())
+        if response.status_code == 401:
+            clients.count_client_auth_failure(client_id, ip)
+        return response
+
+    return wrapper
+
+
 @bp.post("/token")
+@_client_auth_limited
 def token():
     if request.args:
         # Credentials and codes belong in the body, never in the URL (they end up in logs).
@@ -177,11 +225,13 @@ def token():
 
 
 @bp.post("/revoke")
+@_client_auth_limited
 def revoke():
     return authorization_server().create_endpoint_response("revocation")
 
 
 @bp.post("/introspect")
+@_client_auth_limited
 def introspect():
     return authorization_server().create_endpoint_response("introspection")
 

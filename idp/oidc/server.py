@@ -3,15 +3,18 @@ client, single-use codes with replay revocation, rotating refresh tokens with re
 detection, RFC 9068 access tokens, private_key_jwt client authentication."""
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Error,
+    UnsupportedResponseTypeError,
 )
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -21,6 +24,8 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import current_app, g, request
+from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.extensions import db
@@ -28,7 +33,7 @@ from idp.models import User
 from idp.observability import count_token
 from idp.oidc import claims as claim_rules
 from idp.services import audit, clients, tokens
-from idp.services.keys import keyring
+from idp.services.keys import JWS_ALGORITHMS, keyring
 
 require_oauth = ResourceProtector()
 
@@ -60,7 +65,28 @@ class S256Required(CodeChallenge):
         return authorization_code.code_challenge
 
     def get_authorization_code_challenge_method(self, authorization_code):
-        return authorization_code.code_challenge_method
+        """Always S256: only S256 codes are issued, so a stored "plain" (or none) is never trusted."""
+        return "S256"
+
+
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
+
+
+class RegisteredScopes:
+    """Grant mixin: the requested scope must be well formed (RFC 6749 §3.3: printable tokens
+    separated by spaces, else ``invalid_request``) and registered for the client (else
+    ``invalid_scope``): a scope is never silently dropped. Authlib only checks scopes against a
+    server-wide list, and its ``get_allowed_scope`` quietly removes the rest."""
+
+    def validate_requested_scope(self):
+        scope = self.request.payload.scope
+        if not scope:
+            return
+        requested = [token for token in scope.split(" ") if token]
+        if not requested or not all(SCOPE_TOKEN.fullmatch(token) for token in requested):
+            raise InvalidRequestError("scope must be scope names separated by spaces")
+        if not set(requested) <= set(self.request.client.scope.split()):
+            raise InvalidScopeError()
 
 
 class IdTokens(OpenIDCode):
@@ -94,8 +120,24 @@ class IdTokens(OpenIDCode):
         return UserInfo(claim_rules.for_scope(user, scope))
 
 
-class CodeGrant(grants.AuthorizationCodeGrant):
+class CodeGrant(RegisteredScopes, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        """The registered redirect URI the request names (byte-for-byte), or the only one registered.
+
+        The error never echoes the URI sent (Authlib's does, and fails with a 500 on a backslash or
+        a non-ASCII character in it)."""
+        requested = request.payload.redirect_uri
+        if requested:
+            if not client.check_redirect_uri(requested):
+                raise InvalidRequestError("redirect_uri is not registered for this client")
+            return requested
+        default = client.get_default_redirect_uri()
+        if not default:
+            raise InvalidRequestError("redirect_uri is required: the client registered several")
+        return default
 
     def save_authorization_code(self, code, request):
         context = g.oidc_auth_context
@@ -164,7 +206,7 @@ class InvalidTargetError(OAuth2Error):
     error = "invalid_target"
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(RegisteredScopes, grants.ClientCredentialsGrant):
     """Department-to-department tokens: ``resource`` (RFC 8707) names the API the token is for and
     becomes its ``aud``; without it the token is for the client itself."""
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -192,6 +234,16 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 
     def resolve_client_public_key(self, client):
         return KeySet.import_key_set(client.jwks or {"keys": []})
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        """Verify the assertion with the client's registered keys and a pinned algorithm list
+        (Authlib would accept any algorithm joserfc recommends, HMAC ones included)."""
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=list(JWS_ALGORITHMS))
+        except JoseError as exc:
+            raise InvalidClientError(description="the client assertion is not valid") from exc
+        self.verify_claims(token.claims)
+        return token.claims
 
 
 def _query_client(client_id):
@@ -281,6 +333,26 @@ class AccessTokenValidator(BearerTokenValidator):
         return tokens.find_access(token_string)
 
 
+class Server(AuthorizationServer):
+    """Authlib's authorization server, with error descriptions that never echo the request."""
+
+    def get_authorization_grant(self, request):
+        try:
+            return super().get_authorization_grant(request)
+        except (UnsupportedResponseTypeError, ValueError):
+            # Authlib writes the response_type sent into the description (and raises ValueError when
+            # it holds a character a description may not): answer with a fixed one instead.
+            client = self.query_client(request.payload.client_id) if request.payload.client_id else None
+            redirect_uri = None
+            if client is not None:
+                try:
+                    redirect_uri = CodeGrant.validate_authorization_redirect_uri(request, client)
+                except InvalidRequestError:
+                    pass  # unverifiable: the error is shown on our own page
+            raise UnsupportedResponseTypeError(None, description="only response_type=code is supported",
+                                               redirect_uri=redirect_uri) from None
+
+
 def authorization_server() -> AuthorizationServer:
     """This application's authorization server."""
     return current_app.extensions["idp.authorization_server"]
@@ -288,7 +360,7 @@ def authorization_server() -> AuthorizationServer:
 
 def init_server(app) -> None:
     """Create this app's authorization server with our grants, client authentication and endpoints."""
-    authorization = AuthorizationServer(app, query_client=_query_client, save_token=_save_token)
+    authorization = Server(app, query_client=_query_client, save_token=_save_token)
     app.extensions["idp.authorization_server"] = authorization
     authorization.register_token_generator("default", TokenGenerator(_access_token, _refresh_token, _expires_in))
     authorization.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt(validate_jti=True))

@@ -32,8 +32,60 @@ def allow_return_to(next_url: str | None) -> None:
         allow_form_target(f"{target.scheme}://{target.netloc}")
 
 
+REPORT_PATH = "/csp-report"
+REPORT_MAX_BYTES = 16 * 1024
+_REPORT_FIELDS = ("effective-directive", "effectiveDirective", "violated-directive", "blocked-uri", "blockedURL",
+                  "document-uri", "documentURL", "disposition")
+
+
+def _where(value: object) -> str:
+    """A URL from a report as logs may show it: scheme, host and path only (no query, fragment or
+    user information), at most 200 characters of printable ASCII."""
+    from urllib.parse import urlsplit
+
+    text = str(value)[:2000]
+    try:
+        parts = urlsplit(text)
+        text = f"{parts.scheme}://{parts.hostname or ''}{parts.path}" if parts.scheme and parts.netloc else text
+    except ValueError:
+        text = "?"
+    return "".join(ch for ch in text.split("?", 1)[0].split("#", 1)[0] if 32 < ord(ch) < 127)[:200]
+
+
+def csp_report():
+    """Browsers' reports of content the policy blocked (``report-uri`` and the Reporting API):
+    logged in short, sanitised form for the operators; always 204. Bodies over 16 KB are 413."""
+    import json
+    import logging
+
+    if (request.content_length or 0) > REPORT_MAX_BYTES:
+        return "", 413
+    raw = request.get_data(cache=False)[:REPORT_MAX_BYTES + 1]
+    if len(raw) > REPORT_MAX_BYTES:
+        return "", 413
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, RecursionError):
+        return "", 400
+    reports = body if isinstance(body, list) else [body]
+    log = logging.getLogger("idp.csp")
+    for report in reports[:10]:
+        if not isinstance(report, dict):
+            continue
+        details = report.get("csp-report") or report.get("body") or {}
+        if not isinstance(details, dict):
+            continue
+        fields = {key: _where(details[key]) for key in _REPORT_FIELDS if key in details}
+        log.warning("csp violation %s", " ".join(f"{k}={v}" for k, v in sorted(fields.items())))
+    return "", 204
+
+
 def init_app(app: Flask) -> None:
     secure = app.config["IDP_SETTINGS"].secure_cookies
+    report_url = app.config["IDP_SETTINGS"].issuer + REPORT_PATH
+    from idp.extensions import csrf
+
+    app.add_url_rule(REPORT_PATH, "csp_report", csrf.exempt(csp_report), methods=["POST"])
 
     @app.after_request
     def _headers(response):
@@ -43,8 +95,9 @@ def init_app(app: Flask) -> None:
             "Content-Security-Policy",
             f"default-src 'self'; script-src 'self' 'nonce-{csp_nonce()}'; style-src 'self'; "
             f"img-src 'self' data:; form-action {form_action}; frame-ancestors 'none'; "
-            "base-uri 'none'; object-src 'none'",
+            f"base-uri 'none'; object-src 'none'; report-uri {REPORT_PATH}; report-to csp",
         )
+        headers.setdefault("Reporting-Endpoints", f'csp="{report_url}"')
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")

@@ -18,4 +18,10 @@ class NotFound(DomainError):
 
 
 class Throttled(DomainError):
+    """Too many attempts; ``retry_after`` (seconds), when given, becomes the Retry-After header."""
+
     status = 429
+
+    def __init__(self, code: str, message: str = "", *, retry_after: int | None = None):
+        super().__init__(code, message)
+        self.retry_after = retry_after

@@ -1,6 +1,8 @@
 """Residents' accounts: creating them and finding them by email."""
 from __future__ import annotations
 
+import unicodedata
+
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
@@ -13,12 +15,27 @@ from idp.services import DomainError, passwords
 
 
 def canonical_email(raw: str) -> str:
-    """Validate an address's syntax and return its canonical (lower-case) form."""
+    """Validate an address's syntax and return its canonical form: NFKC-normalised (full-width
+    and other compatibility forms become the ordinary characters) and lower-case. An address
+    mixing writing systems within its local part or a domain label (a Cyrillic "а" among Latin
+    letters, say) is refused: it could pass for another resident's address."""
     try:
-        result = validate_email(raw.strip(), check_deliverability=False)
+        result = validate_email(unicodedata.normalize("NFKC", raw.strip()), check_deliverability=False)
     except EmailNotValidError:
         raise DomainError("invalid_email", _("Enter an email address like name@example.com.")) from None
-    return result.normalized.lower()
+    canonical = result.normalized.lower()
+    local, _at, domain = canonical.rpartition("@")
+    # RFC 5321 bounds (email_validator leaves the local part's to "strict" mode): 64 octets before
+    # the @, 254 in all.
+    too_long = len(local.encode()) > 64 or len(canonical.encode()) > 254
+    if too_long or any(len(_scripts(part)) > 1 for part in [local, *domain.split(".")]):
+        raise DomainError("invalid_email", _("Enter an email address like name@example.com."))
+    return canonical
+
+
+def _scripts(text: str) -> set[str]:
+    """The writing systems of the letters in ``text`` (LATIN, CYRILLIC, GREEK ...)."""
+    return {unicodedata.name(ch, "UNKNOWN").split(" ")[0] for ch in text if ch.isalpha()}
 
 
 def find_by_email(email: str) -> User | None:

@@ -46,15 +46,23 @@ def issue(user_id: int, purpose: str, *, data: dict | None = None, supersede: bo
     With ``supersede``, older unused tokens of the same purpose for the resident stop working."""
     now = utcnow()
     if supersede:
-        db.session.execute(update(ActionToken)
-                           .where(ActionToken.user_id == user_id, ActionToken.purpose == purpose,
-                                  ActionToken.used_at.is_(None))
-                           .values(used_at=now))
+        invalidate(user_id, purpose, commit=False)
     raw = secrets.token_urlsafe(32)
     db.session.add(ActionToken(digest=digest(raw), user_id=user_id, purpose=purpose, data=data or {},
                                created_at=now, expires_at=now + LIFETIMES[purpose]))
     db.session.commit()
     return raw
+
+
+def invalidate(user_id: int, *purposes: str, commit: bool = True) -> None:
+    """Make the resident's unused links of these purposes stop working (a newer link was sent, or
+    what they were issued against changed: the password or the email address)."""
+    db.session.execute(update(ActionToken)
+                       .where(ActionToken.user_id == user_id, ActionToken.purpose.in_(purposes),
+                              ActionToken.used_at.is_(None))
+                       .values(used_at=utcnow()))
+    if commit:
+        db.session.commit()
 
 
 def _plausible(raw: str) -> bool:
@@ -110,6 +118,26 @@ def absolute_link(path: str) -> str:
 # Requested mails (sign-up, new confirmation link, password reset) per address and hour: past
 # this the page answers as usual but nothing more is sent (no mail bombing of an address).
 REQUESTED_MAILS_PER_HOUR = 5
+
+
+MAIL_REQUEST_WINDOW = 3600
+
+
+def guard_mail_requests(ip: str) -> None:
+    """Count one mail-sending request (sign-up, new confirmation link, password reset) from the
+    client address ``ip``, whatever the address asked about; raises Throttled (HTTP 429 with
+    Retry-After) past ``IDP_MAIL_REQUESTS_PER_IP`` within the hour. Counted before the address is
+    even looked up, so a throttled answer is the same for known and unknown addresses."""
+    from flask_babel import gettext as _
+
+    from idp.services import Throttled, throttle
+
+    if not ip:
+        return
+    limit = current_app.config["IDP_SETTINGS"].mail_requests_per_ip
+    if throttle.add_failure("mail-requests-ip", ip, MAIL_REQUEST_WINDOW) > limit:
+        raise Throttled("mail_limit", _("Too many attempts. Try again in %(n)d minutes.", n=MAIL_REQUEST_WINDOW // 60),
+                        retry_after=MAIL_REQUEST_WINDOW)
 
 
 def requested_mail_allowed(address: str) -> bool:

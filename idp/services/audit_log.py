@@ -45,11 +45,37 @@ def _select(filters: Filters):
     return query
 
 
+def count(filters: Filters) -> int:
+    """How many events match ``filters``."""
+    return db.session.scalar(db.select(func.count()).select_from(_select(filters).subquery())) or 0
+
+
+def export_allowed(actor_id: int) -> bool:
+    """Count one CSV export by ``actor_id``; False beyond IDP_AUDIT_EXPORTS_PER_HOUR in an hour."""
+    from flask import current_app
+
+    from idp.services import throttle
+
+    limit = current_app.config["IDP_SETTINGS"].audit_exports_per_hour
+    return throttle.add_failure("audit-export", str(actor_id), 3600) <= limit
+
+
 def page(filters: Filters, number: int = 1, size: int = 50) -> tuple[list[AuditEvent], bool]:
     """One page of events, newest first, and whether there is a next page."""
     rows = list(db.session.scalars(_select(filters).order_by(AuditEvent.id.desc())
                                    .offset((max(number, 1) - 1) * size).limit(size + 1)))
     return rows[:size], len(rows) > size
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet will not run as a formula (OWASP CSV injection): text starting with
+    = + - @ tab or CR gets a leading apostrophe. Numbers and None pass unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def csv_chunks(filters: Filters, batch: int = 1000):
@@ -62,8 +88,9 @@ def csv_chunks(filters: Filters, batch: int = 1000):
         rows = list(db.session.scalars(_select(filters).where(AuditEvent.id > last_id)
                                        .order_by(AuditEvent.id).limit(batch)))
         for row in rows:
-            writer.writerow([row.id, row.at.isoformat(), row.event, row.outcome, row.user_id, row.actor_id,
-                             row.client_id, row.ip_address, json.dumps(row.detail or {}, sort_keys=True)])
+            writer.writerow([spreadsheet_safe(cell) for cell in (
+                row.id, row.at.isoformat(), row.event, row.outcome, row.user_id, row.actor_id, row.client_id,
+                row.ip_address, json.dumps(row.detail or {}, sort_keys=True))])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

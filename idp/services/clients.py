@@ -4,13 +4,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from urllib.parse import urlsplit
+from datetime import datetime, timedelta
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import current_app
 
 from idp.extensions import db
 from idp.models import Client
+from idp.models.types import utcnow
 from idp.oidc.claims import SCOPES as SUPPORTED_SCOPES
+from idp.security.crypto import keyed_digests
 from idp.services import DomainError
 
 SUPPORTED_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
@@ -24,23 +27,68 @@ def secret_digest(secret: str) -> str:
 
 
 def verify_secret(client: Client, secret: str | None) -> bool:
+    """Whether ``secret`` is the client's current secret, or its previous one within the overlap
+    window after a rotation (IDP_CLIENT_SECRET_OVERLAP)."""
     if not client.client_secret_digest or not secret:
         return False
-    return hmac.compare_digest(client.client_secret_digest, secret_digest(secret))
+    given = keyed_digests(secret, "client-secret")  # == secret_digest under IDP_SECRET_KEY and each fallback
+    current = any(hmac.compare_digest(client.client_secret_digest, digest) for digest in given)
+    previous = bool(client.previous_secret_digest) and any(
+        hmac.compare_digest(client.previous_secret_digest, digest) for digest in given)
+    return current or (previous and client.previous_secret_expires_at is not None
+                       and utcnow() < client.previous_secret_expires_at)
+
+
+CLIENT_AUTH = "client-auth"
+
+
+def client_auth_blocked(client_id: str, ip: str) -> bool:
+    """Whether failed client authentications of ``client_id`` from ``ip`` reached the limit
+    (``IDP_LOGIN_MAX_FAILURES`` per ``IDP_LOGIN_FAILURE_WINDOW``): then the token, revocation and
+    introspection endpoints refuse without checking the credentials. Counting per address keeps
+    the department's own servers working while someone elsewhere guesses."""
+    from idp.services import throttle
+
+    limit = current_app.config["IDP_SETTINGS"].login_max_failures
+    return throttle.failures(CLIENT_AUTH, f"{client_id}|{ip}") >= limit
+
+
+def count_client_auth_failure(client_id: str, ip: str) -> None:
+    """Count one failed client authentication (see :func:`client_auth_blocked`)."""
+    from idp.services import throttle
+
+    throttle.add_failure(CLIENT_AUTH, f"{client_id}|{ip}", current_app.config["IDP_SETTINGS"].login_failure_window)
 
 
 def validate_uri(uri: str, what: str) -> str:
-    """An absolute https URI (http only on loopback), without a fragment."""
-    parts = urlsplit(uri)
+    """An absolute https URI (http only on loopback), without a fragment, user information,
+    wildcards or dot-segments, made of printable ASCII only (an international host name in its
+    xn-- form); returned normalised: scheme and host in lower case, no default port. The
+    normalised form is what is stored and what requests must then match byte for byte."""
+    parts = urlsplit(uri or "")
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise DomainError("invalid_uri", f"{what} must be an absolute https URL")
+    if any(not 0x21 <= ord(ch) <= 0x7E for ch in uri) or "\\" in uri:
+        raise DomainError("invalid_uri", f"{what} must be a URL without spaces, control or non-ASCII characters "
+                                         "(write an international host name in its xn-- form)")
+    if "*" in uri:
+        raise DomainError("invalid_uri", f"{what} must be one exact URL, not a pattern")
+    try:
+        port = parts.port
+    except ValueError:
+        raise DomainError("invalid_uri", f"{what} has an invalid port") from None
     if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
         raise DomainError("invalid_uri", f"{what} must use https (http is allowed only for localhost)")
     if parts.fragment or "#" in uri:
         raise DomainError("invalid_uri", f"{what} must not contain a fragment")
-    if parts.username or parts.password:
+    if "@" in parts.netloc:
         raise DomainError("invalid_uri", f"{what} must not contain user information")
-    return uri
+    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+        raise DomainError("invalid_uri", f"{what} must not contain . or .. path segments")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is not None and port != {"https": 443, "http": 80}[parts.scheme]:
+        host += f":{port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
 
 
 def create_client(name: str, redirect_uris, *, post_logout_redirect_uris=(), backchannel_logout_uri=None,
@@ -62,7 +110,7 @@ def create_client(name: str, redirect_uris, *, post_logout_redirect_uris=(), bac
         raise DomainError("invalid_redirect_uri", "at least one redirect URI is needed for authorization_code")
     post_logout = [validate_uri(u, "post-logout redirect URI") for u in post_logout_redirect_uris]
     if backchannel_logout_uri:
-        validate_uri(backchannel_logout_uri, "back-channel logout URI")
+        backchannel_logout_uri = validate_uri(backchannel_logout_uri, "back-channel logout URI")
     scopes = scope.split()
     for item in scopes:
         if item not in SUPPORTED_SCOPES:
@@ -139,7 +187,7 @@ def update_client(client: Client, *, name: str, redirect_uris, post_logout_redir
         raise DomainError("invalid_redirect_uri", "at least one redirect URI is needed for authorization_code")
     post_logout = [validate_uri(u, "post-logout redirect URI") for u in post_logout_redirect_uris]
     if backchannel_logout_uri:
-        validate_uri(backchannel_logout_uri, "back-channel logout URI")
+        backchannel_logout_uri = validate_uri(backchannel_logout_uri, "back-channel logout URI")
     scopes = list(dict.fromkeys(scope.split()))
     unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
     if unknown or "openid" not in scopes:
@@ -166,14 +214,21 @@ def set_disabled(client: Client, disabled: bool) -> None:
     db.session.commit()
 
 
-def rotate_secret(client: Client) -> str:
-    """A new secret for a confidential client (the old one stops working); shown once."""
+def rotate_secret(client: Client) -> tuple[str, datetime | None]:
+    """A new secret for a confidential client, shown once; returns (secret, until when the old one
+    still works). The old secret keeps working for IDP_CLIENT_SECRET_OVERLAP hours so the
+    department can switch without downtime (None: it stopped at once). A secret older than the
+    previous one never works again. The caller audits the rotation."""
     if client.client_secret_digest is None:
         raise DomainError("no_secret", "this client does not use a client secret")
+    overlap = timedelta(hours=current_app.config["IDP_SETTINGS"].client_secret_overlap)
     secret = secrets.token_urlsafe(32)
+    until = utcnow() + overlap if overlap else None
+    client.previous_secret_digest = client.client_secret_digest if until else None
+    client.previous_secret_expires_at = until
     client.client_secret_digest = secret_digest(secret)
     db.session.commit()
-    return secret
+    return secret, until
 
 
 LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}

@@ -45,6 +45,11 @@ def record_sign_in(user: User, device_id: str, user_agent: str) -> bool:
     return known > 0
 
 
+def is_known(user: User, device_id: str | None) -> bool:
+    """Whether this browser has signed in to the account before."""
+    return _find(user, device_id) is not None
+
+
 def is_trusted(user: User, device_id: str | None) -> bool:
     found = _find(user, device_id)
     return found is not None and found.trusted_until is not None and found.trusted_until > utcnow()

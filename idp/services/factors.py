@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from idp.extensions import db
 from idp.models import User
 from idp.oidc.acr import ACR_PHISHING_RESISTANT, rank
-from idp.services import audit, devices, passkeys, phones, recovery_codes, security_mail, totp
+from idp.services import DomainError, audit, devices, passkeys, phones, recovery_codes, security_mail, totp
 
 PASSKEY, TOTP, SMS, RECOVERY = "passkey", "totp", "sms", "recovery"
 
@@ -53,10 +53,12 @@ def label(kind: str) -> str:
             SMS: _("text message codes"), RECOVERY: _("recovery code")}[kind]
 
 
-def added(user: User, kind: str, *, ident: int | None = None, ip: str = "") -> list[str] | None:
+def added(user: User, kind: str, *, ident: int | None = None, ip: str = "",
+          keep_sid: str | None = None) -> list[str] | None:
     """Record a newly added factor and tell the resident; returns fresh recovery codes when this is
-    the first factor (shown once), else None."""
+    the first factor (shown once), else None. With ``keep_sid``, every other session ends."""
     audit.record("mfa.factor_added", user_id=user.id, ip_address=ip, kind=kind)
+    _sign_out_elsewhere(user, keep_sid)
     security_mail.send(user, "factor_added", ip=ip, detail=label(kind), factor={"kind": kind, "id": ident})
     if recovery_codes.remaining(user) == 0:
         return recovery_codes.generate(user)
@@ -87,25 +89,65 @@ def _tidy(user: User) -> None:
         devices.forget_trust(user)
 
 
-def remove_phone(user: User, *, ip: str = "") -> None:
-    """Forget the resident's number, and with it text-message codes as a factor."""
+def remove_phone(user: User, *, ip: str = "", keep_sid: str | None = None) -> None:
+    """Forget the resident's number, and with it text-message codes as a factor (with ``keep_sid``,
+    every other session ends)."""
     phones.remove(user, ip=ip)
     _tidy(user)
+    _sign_out_elsewhere(user, keep_sid)
 
 
-def remove(user: User, kind: str, *, ident: int | None = None, ip: str = "") -> bool:
-    """Remove a factor at the resident's request and tell them."""
+def _sign_out_elsewhere(user: User, keep_sid: str | None) -> None:
+    """A change of sign-in methods made from session ``keep_sid`` ends the resident's other
+    sessions, so a session someone else holds does not outlive it (None: nothing ends)."""
+    if keep_sid is not None:
+        from idp.services import sessions
+
+        sessions.end_all_for_user(user.id, except_sid=keep_sid)
+
+
+def _strong_factor_after(user: User, kind: str | None = None, ident: int | None = None) -> bool:
+    """Whether the resident keeps an authenticator app or a passkey once this factor is gone."""
+    others = [row for row in passkeys.list_for(user) if not (kind == PASSKEY and row.id == ident)]
+    return bool(others) or (kind != TOTP and totp.active(user))
+
+
+def _refuse_sms_only_staff() -> DomainError:
+    return DomainError("sms_only_staff", _("Staff accounts cannot use text message codes as their only second "
+                                           "method. Set up an authenticator app or a passkey first."))
+
+
+def _signs_in_alone_after(user: User, kind: str, ident: int | None) -> bool:
+    """Whether the resident keeps a way to sign in by itself (a password or a passkey) once this
+    factor is gone."""
+    others = [row for row in passkeys.list_for(user) if not (kind == PASSKEY and row.id == ident)]
+    return bool(user.password_hash) or bool(others)
+
+
+def remove(user: User, kind: str, *, ident: int | None = None, ip: str = "", keep_sid: str | None = None) -> bool:
+    """Remove a factor at the resident's request and tell them (with ``keep_sid``, every other
+    session ends). Raises DomainError 'last_authenticator' for the last one the resident could
+    sign in with."""
+    if user.roles and kind != SMS and sms_active(user) and not _strong_factor_after(user, kind, ident):
+        raise _refuse_sms_only_staff()
+    if not _signs_in_alone_after(user, kind, ident):
+        raise DomainError("last_authenticator", _("This is the only way you can sign in, so it cannot be removed. "
+                                                  "Add another passkey first."))
     if not remove_without_notice(user, kind, ident):
         return False
     audit.record("mfa.factor_removed", user_id=user.id, ip_address=ip, kind=kind)
+    _sign_out_elsewhere(user, keep_sid)
     security_mail.send(user, "factor_removed", ip=ip, detail=label(kind))
     return True
 
 
-def enable_sms(user: User, *, ip: str = "") -> list[str] | None:
-    """Use text-message codes as a second factor (needs a verified number and the city's consent)."""
+def enable_sms(user: User, *, ip: str = "", keep_sid: str | None = None) -> list[str] | None:
+    """Use text-message codes as a second factor (needs a verified number and the city's consent).
+    Raises DomainError 'sms_only_staff' for a staff account without an app or passkey."""
     if not sms_enabled() or not user.phone_number or user.sms_second_factor:
         return None
+    if user.roles and not _strong_factor_after(user):
+        raise _refuse_sms_only_staff()
     user.sms_second_factor = True
     db.session.commit()
-    return added(user, SMS, ip=ip)
+    return added(user, SMS, ip=ip, keep_sid=keep_sid)

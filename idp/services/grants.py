@@ -42,6 +42,16 @@ def _sign_out_of(user_id: int, client_id: str) -> None:
     backchannel.notify_sessions_ended(live, only_client=client_id)
 
 
+def revoke_for_sessions(user_id: int, sids: list[str]) -> int:
+    """Revoke the resident's live tokens issued through these IdP sessions; returns how many."""
+    if not sids:
+        return 0
+    count = db.session.execute(update(Token).where(*_live_tokens(user_id), Token.sid.in_(sids))
+                               .values(revoked_at=utcnow())).rowcount
+    db.session.commit()
+    return count
+
+
 def revoke_all_for_user(user_id: int) -> int:
     """Revoke every live access and refresh token of the resident (all clients)."""
     count = db.session.execute(update(Token).where(*_live_tokens(user_id)).values(revoked_at=utcnow())).rowcount

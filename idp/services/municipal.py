@@ -7,6 +7,7 @@ resident and per account number, so the register cannot be enumerated through th
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 
 from flask import current_app
@@ -18,12 +19,14 @@ from idp.i18n import in_language_of
 from idp.models import AccountLink, LinkRequest, MunicipalAccount, User
 from idp.models.municipal import LINK_ROLES
 from idp.models.types import utcnow
-from idp.services import DomainError, Throttled, audit, identifiers, throttle
+from idp.services import DomainError, Throttled, audit, identifiers, security_mail, throttle
 from idp.services import action_tokens as links
 
 PIN, ID_NUMBER, DOCUMENT = "linking_pin", "id_number", "document"
 MAX_TRIES = 5  # wrong proofs per resident, and per account number, per window
 TRY_WINDOW = 3600
+log = logging.getLogger("idp.security")
+_NO_DIGEST = "0" * 64  # compared with when there is nothing to compare with
 DOCUMENT_TYPES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
 
@@ -67,23 +70,42 @@ def link_with_proof(user: User, raw_number: str, proof_kind: str, proof: str, ro
         raise DomainError("invalid_request", _("Choose how you prove the link and your role."))
     if proof_kind == ID_NUMBER and not identifiers.sa_id_ok(identifiers.clean_id_number(proof)):
         raise DomainError("invalid_id_number", _("That is not a valid South African identity number."))
-    # Count the try first (atomic INCR): parallel guesses cannot exceed the limit.
-    if (throttle.add_failure("link-user", str(user.id), TRY_WINDOW) > MAX_TRIES
-            or throttle.add_failure("link-account", number, TRY_WINDOW) > MAX_TRIES):
-        audit.record("account_link.failed", outcome="failure", user_id=user.id, ip_address=ip, reason="throttled")
-        raise _throttled()
+    _count_try(user, number, ip)
     account = db.session.scalar(db.select(MunicipalAccount).where(MunicipalAccount.account_number == number))
     if proof_kind == PIN:
         expected, given = (account.linking_pin_digest if account else None), identifiers.linking_pin_digest(proof)
     else:
         expected, given = (account.holder_id_digest if account else None), identifiers.holder_id_digest(proof)
-    if account is None or account.status != "active" or not expected or not hmac.compare_digest(expected, given):
+    # Compare even when there is no such account (against a digest nothing matches): the same work
+    # either way, so the answer's timing does not tell whether the number is in the register.
+    matched = hmac.compare_digest(expected or _NO_DIGEST, given)
+    if account is None or account.status != "active" or not expected or not matched:
         audit.record("account_link.failed", outcome="failure", user_id=user.id, ip_address=ip,
                      reason="no_match", proof=proof_kind)
         raise _no_match()
     throttle.reset("link-user", str(user.id))
     throttle.reset("link-account", number)
-    return _create_link(user, account, role, proof_kind, ip=ip)
+    link = _create_link(user, account, role, proof_kind, ip=ip)
+    security_mail.send(user, "account_linked", ip=ip, detail=masked(number))
+    return link
+
+
+def _count_try(user: User, number: str, ip: str) -> None:
+    """Count a linking try per resident, per client address and per account number across all
+    residents, first (atomic INCR: parallel guesses cannot exceed a limit); Throttled beyond any.
+
+    The account number's limit freezes it for online linking until the window ends; the moment it
+    freezes is reported once to the city's staff (``account_link.number_frozen``, an alert)."""
+    ip_limit = current_app.config["IDP_SETTINGS"].link_max_per_ip
+    by_user = throttle.add_failure("link-user", str(user.id), TRY_WINDOW)
+    by_ip = throttle.add_failure("link-ip", ip, TRY_WINDOW) if ip else 0
+    by_account = throttle.add_failure("link-account", number, TRY_WINDOW)
+    if by_account == MAX_TRIES + 1:
+        audit.record("account_link.number_frozen", outcome="alert", user_id=user.id, ip_address=ip, account=number)
+        log.warning("account number frozen for online linking after %d tries in %d s", MAX_TRIES, TRY_WINDOW)
+    if by_user > MAX_TRIES or by_ip > ip_limit or by_account > MAX_TRIES:
+        audit.record("account_link.failed", outcome="failure", user_id=user.id, ip_address=ip, reason="throttled")
+        raise _throttled()
 
 
 def _create_link(user: User, account: MunicipalAccount, role: str, verification: str, *, ip: str = "",
@@ -98,7 +120,24 @@ def _create_link(user: User, account: MunicipalAccount, role: str, verification:
         raise DomainError("already_linked", _("This account is already linked to your eCitizen Passport.")) from None
     audit.record("account_link.created", user_id=user.id, actor_id=actor_id, ip_address=ip,
                  account=account.account_number, role=role, verification=verification)
+    _tell_other_holders(user, account)
     return link
+
+
+def masked(number: str) -> str:
+    """An account number as notices show it: its last four digits only."""
+    return "…" + number[-4:]
+
+
+def _tell_other_holders(user: User, account: MunicipalAccount) -> None:
+    """Mail everyone else linked to ``account`` that one more person now is (never who: no name,
+    no address), so a holder notices a link they did not expect and can remove it or call the city."""
+    holders = db.session.scalars(db.select(User).join(AccountLink, AccountLink.user_id == User.id).where(
+        AccountLink.account_id == account.id, AccountLink.user_id != user.id, User.status == "active"))
+    for holder in holders:
+        with in_language_of(holder):
+            links.notify(holder.email, _("Someone else linked your municipal account"), "account_link_holder",
+                         name=holder.name, account_number=masked(account.account_number))
 
 
 def _rows(query) -> list[LinkedAccount]:
@@ -139,7 +178,7 @@ def unlink(user: User, link_id: int, *, ip: str = "") -> bool:
     """Remove one of the resident's own links."""
     link = db.session.get(AccountLink, link_id)
     if link is None or link.user_id != user.id:
-        return False
+        return _refused(user, link_id, "unlink", ip)
     return _remove(link, actor=user, ip=ip)
 
 
@@ -147,8 +186,15 @@ def remove_other(owner: User, link_id: int, *, ip: str = "") -> bool:
     """An owner removes a tenant's, agent's or representative's link to their account (not another owner's)."""
     link = db.session.get(AccountLink, link_id)
     if link is None or link.user_id == owner.id or link.role == "owner" or not _is_owner(owner, link.account_id):
-        return False
+        return _refused(owner, link_id, "remove", ip)
     return _remove(link, actor=owner, ip=ip)
+
+
+def _refused(user: User, link_id: int, action: str, ip: str) -> bool:
+    """Audit an attempt on a link that is not the resident's to change (someone else's id, or none)."""
+    audit.record("account_link.denied", outcome="failure", user_id=user.id, ip_address=ip, link=link_id,
+                 action=action)
+    return False
 
 
 def _remove(link: AccountLink, *, actor: User, ip: str) -> bool:
@@ -158,6 +204,8 @@ def _remove(link: AccountLink, *, actor: User, ip: str) -> bool:
     db.session.commit()
     audit.record("account_link.removed", user_id=user_id, actor_id=actor.id, ip_address=ip,
                  account=account.account_number if account else "", role=role)
+    if actor.id == user_id and account is not None:  # the resident's own unlink: a security notice
+        security_mail.send(actor, "account_unlinked", ip=ip, detail=masked(account.account_number))
     return True
 
 

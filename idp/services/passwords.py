@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 MAX_LENGTH = 256
+ZXCVBN_MAX_LENGTH = 72  # zxcvbn refuses longer input; the hint looks at the first 72 characters
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
+def is_known_leaked(password: str) -> bool:
+    """Whether the password (ignoring case and punctuation) is on the list of leaked passwords."""
+    lowered = normalise(password).lower()
+    return lowered in _common_passwords() or "".join(ch for ch in lowered if ch.isalnum()) in _common_passwords()
+
+
 # Words any guesser tries first against a city login.
 _CONTEXT_WORDS = ("ecitizen", "passport", "password", "capetown", "joburg", "johannesburg",
                   "tshwane", "ethekwini", "municipality", "city")
@@ -79,9 +86,11 @@ def check_policy(password: str, min_length: int, *, email: str = "", name: str =
     local = email.strip().lower().split("@")[0]
     if (email and email.strip().lower() in lowered) or (len(local) >= 4 and local in lowered and len(squashed) - len(local) < 8):
         return PolicyResult(False, _("Do not use your email address in your password."))
-    for word in _CONTEXT_WORDS:
-        if word in squashed and len(squashed.replace(word, "").strip("0123456789")) < 6:
-            return PolicyResult(False, _("This password is too easy to guess for this site. Choose another."))
+    rest = squashed
+    for word in _CONTEXT_WORDS:  # all of them: "ecitizen-passport-2026" is no better than one
+        rest = rest.replace(word, "")
+    if rest != squashed and len(rest.strip("0123456789")) < 6:
+        return PolicyResult(False, _("This password is too easy to guess for this site. Choose another."))
     if name and len(name) >= 4 and name.strip().lower().replace(" ", "") == stripped:
         return PolicyResult(False, _("Do not use your name as your password."))
     return PolicyResult(True)
@@ -91,4 +100,4 @@ def strength_hint(password: str) -> int:
     """A 0–4 estimate of how hard the password is to guess (zxcvbn), for a hint only."""
     from zxcvbn import zxcvbn
 
-    return int(zxcvbn(password[:100])["score"])
+    return int(zxcvbn(password[:ZXCVBN_MAX_LENGTH])["score"])

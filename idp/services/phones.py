@@ -7,10 +7,11 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
+from idp.delivery.sms import SmsError
 from idp.extensions import db
 from idp.models import User
 from idp.models.types import utcnow
-from idp.services import DomainError, audit, security_mail, sms_codes
+from idp.services import DomainError, Throttled, audit, security_mail, sms_codes
 
 VERIFY = "verify-phone"
 
@@ -25,8 +26,10 @@ def normalise(raw: str) -> str:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         parsed = None
-    if parsed is None or not phonenumbers.is_valid_number(parsed):
+    if parsed is None or parsed.extension or not phonenumbers.is_valid_number(parsed):
         raise DomainError("invalid_phone", _("Enter a mobile number like 082 123 4567 or +27 82 123 4567."))
+    if phonenumbers.region_code_for_number(parsed) not in current_app.config["IDP_SETTINGS"].sms_regions:
+        raise DomainError("invalid_phone", _("Text messages can only go to mobile numbers of this country."))
     kind = phonenumbers.number_type(parsed)
     if kind not in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
         raise DomainError("invalid_phone", _("That is not a mobile number: text messages cannot reach it."))
@@ -79,7 +82,20 @@ def confirm(user: User, code: str, *, ip: str = "") -> str:
                                            "Contact the city's help desk if it is yours.")) from None
     audit.record("phone.verified", user_id=user.id, ip_address=ip, replaced=bool(previous))
     security_mail.send(user, "phone_changed", ip=ip)
+    if previous and previous != number:
+        _tell_old_number(user, previous)
     return number
+
+
+def _tell_old_number(user: User, previous: str) -> None:
+    """Text the number that was replaced (its owner may not be the one who replaced it)."""
+    try:
+        sms_codes.spend_budget()
+        current_app.extensions["idp.sms"].send(previous, _(
+            "The mobile number of your eCitizen Passport account was changed. If this was not you, "
+            "contact the city's help desk."))
+    except (SmsError, Throttled):
+        audit.record("sms.delivery_failed", outcome="failure", user_id=user.id, purpose="phone_changed")
 
 
 def remove(user: User, *, ip: str = "") -> None:

@@ -81,6 +81,7 @@ def confirm_email_change(raw: str, *, ip: str = "") -> User:
     token, user = found
     user.email = token.data["email"]
     user.email_verified = True
+    links.invalidate(user.id, links.RESET_PASSWORD, commit=False)  # reset links went to the old address
     try:
         db.session.commit()
     except IntegrityError:  # registered by someone else meanwhile
@@ -99,6 +100,7 @@ def change_password(user: User, current_password: str, new_password: str, *, kee
     accounts.check_password_policy(new_password, email=user.email, name=user.name)
     user.password_hash = current_app.extensions["idp.hasher"].hash(new_password)
     user.password_changed_at = utcnow()
+    links.invalidate(user.id, links.RESET_PASSWORD, commit=False)
     db.session.commit()
     throttle.reset(signin.ACCOUNT, user.email)
     sessions.end_all_for_user(user.id, except_sid=keep_sid)

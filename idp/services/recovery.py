@@ -27,7 +27,9 @@ def may_reset(user: User | None) -> bool:
 
 def request_reset(email: str, *, ip: str = "") -> None:
     """Mail a reset link when the address belongs to an account that may reset; silent otherwise.
-    A newer request makes older links stop working."""
+    A newer request makes older links stop working. Raises Throttled when the client address has
+    asked for too many mails."""
+    links.guard_mail_requests(ip)
     user = accounts.find_by_email(email)
     if not may_reset(user):
         audit.record("password.reset_requested", outcome="failure", ip_address=ip, reason="unknown_user")

@@ -8,9 +8,11 @@ from sqlalchemy import delete, func, update
 from idp.extensions import db
 from idp.models import RecoveryCode, User
 from idp.models.types import utcnow
-from idp.security.crypto import keyed_digest
+from idp.security.crypto import keyed_digest, keyed_digests
+from idp.services import otp_guard
 
 COUNT = 10
+LENGTH = 15  # 15 characters of a 31-letter alphabet: 74 bits each (at least 64 are required)
 # No 0/o, 1/l/i: codes are read off paper and typed on phones.
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 PURPOSE = "recovery-code"
@@ -21,12 +23,13 @@ def _normalise(code: str) -> str:
 
 
 def generate(user: User) -> list[str]:
-    """A new set of codes (the old set stops working); the only time they are ever shown."""
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    """A new set of codes (the old set, and any block on it after wrong codes, stops); the only
+    time they are ever shown."""
+    _clear(user)
     codes = []
     for _ in range(COUNT):
-        raw = "".join(secrets.choice(ALPHABET) for _ in range(10))
-        codes.append(f"{raw[:5]}-{raw[5:]}")
+        raw = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+        codes.append("-".join(raw[i:i + 5] for i in range(0, LENGTH, 5)))
         db.session.add(RecoveryCode(user_id=user.id, code_digest=keyed_digest(raw, PURPOSE)))
     db.session.commit()
     return codes
@@ -38,13 +41,18 @@ def remaining(user: User) -> int:
 
 
 def use(user: User, code: str) -> bool:
-    """Use one code up (atomically); False when it is not one of the resident's unused codes."""
+    """Use one code up (atomically); False when it is not one of the resident's unused codes.
+    Every try counts against the resident's limits (idp.services.otp_guard; raises Throttled past them)."""
+    return otp_guard.attempt(user.id, "recovery-code", User.recovery_code_failures, user.id, lambda: _use(user, code))
+
+
+def _use(user: User, code: str) -> bool:
     cleaned = _normalise(code)
-    if len(cleaned) != 10:
+    if len(cleaned) != LENGTH:
         return False
     used = db.session.execute(update(RecoveryCode)
                               .where(RecoveryCode.user_id == user.id,
-                                     RecoveryCode.code_digest == keyed_digest(cleaned, PURPOSE),
+                                     RecoveryCode.code_digest.in_(keyed_digests(cleaned, PURPOSE)),
                                      RecoveryCode.used_at.is_(None))
                               .values(used_at=utcnow())).rowcount
     db.session.commit()
@@ -53,5 +61,10 @@ def use(user: User, code: str) -> bool:
 
 def discard(user: User) -> None:
     """Remove every code (when the last second factor goes)."""
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    _clear(user)
     db.session.commit()
+
+
+def _clear(user: User) -> None:
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    db.session.execute(update(User).where(User.id == user.id).values(recovery_code_failures=0))

@@ -14,12 +14,14 @@ def register(name: str, email: str, password: str, *, ip: str = "", locale: str 
     """Create an unverified account and mail a verification link. Answers the same whether or
     not the address is registered: the owner of a taken address gets a warning mail instead.
     ``locale`` is the language the resident registered in: their mails and the ``locale`` claim use it.
-    Raises DomainError ('invalid_email', 'weak_password', 'invalid_name') for bad input."""
+    Raises DomainError ('invalid_email', 'weak_password', 'invalid_name') for bad input, Throttled
+    when the client address has asked for too many mails."""
     name = name.strip()
     if not name:
         raise DomainError("invalid_name", _("Enter your name."))
     canonical = accounts.canonical_email(email)
     accounts.check_password_policy(password, email=canonical, name=name)
+    links.guard_mail_requests(ip)
     existing = accounts.find_by_email(canonical)
     if existing is None:
         try:
@@ -50,7 +52,9 @@ def send_verification(user: User) -> None:
 
 
 def resend_verification(email: str, *, ip: str = "") -> None:
-    """Mail a new link if the address belongs to an unverified account; silent otherwise."""
+    """Mail a new link if the address belongs to an unverified account; silent otherwise.
+    Raises Throttled when the client address has asked for too many mails."""
+    links.guard_mail_requests(ip)
     user = accounts.find_by_email(email)
     if user is not None and not user.email_verified and user.is_active:
         send_verification(user)

@@ -33,16 +33,34 @@ def elevate(record: UserSession, *, amr: list[str], acr: str) -> None:
     db.session.commit()
 
 
+TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most once a minute per session
+
+
+def idle_limit() -> timedelta:
+    """How long a session may go unused before it ends (``IDP_SESSION_IDLE_MINUTES``)."""
+    from flask import current_app
+
+    return timedelta(minutes=current_app.config["IDP_SETTINGS"].session_idle_minutes)
+
+
 def load_active(sid: str | None) -> tuple[UserSession, User] | None:
-    """The live session and its resident, or None when ended, expired or the resident is not active."""
+    """The live session and its resident, or None when ended, past its absolute lifetime, idle
+    for longer than the idle limit, or the resident is not active. A live session is marked as
+    used now (the idle clock restarts)."""
     if not sid:
         return None
     record = db.session.get(UserSession, sid)
-    if record is None or record.ended_at is not None or record.expires_at <= utcnow():
+    now = utcnow()
+    if record is None or record.ended_at is not None or record.expires_at <= now:
+        return None
+    if record.last_seen_at + idle_limit() <= now:
         return None
     user = db.session.get(User, record.user_id)
     if user is None or not user.is_active:
         return None
+    if now - record.last_seen_at >= TOUCH_EVERY:
+        record.last_seen_at = now
+        db.session.commit()
     return record, user
 
 
@@ -80,7 +98,27 @@ def _tell_clients(sids: list[str]) -> None:
 
 
 def active_for_user(user_id: int) -> list[UserSession]:
+    """The resident's sessions that are not ended or expired (idle ones included), newest first."""
     now: datetime = utcnow()
     return list(db.session.scalars(
         db.select(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None),
                                      UserSession.expires_at > now).order_by(UserSession.created_at.desc())))
+
+
+def live_for_user(user_id: int) -> list[UserSession]:
+    """The sessions the resident could still use (not ended, expired or idle), newest first."""
+    cutoff = utcnow() - idle_limit()
+    return [record for record in active_for_user(user_id) if record.last_seen_at > cutoff]
+
+
+def end_others(user: User, keep_sid: str, *, ip: str = "") -> tuple[int, int]:
+    """The resident's "sign out everywhere else": end every other session, revoke the tokens
+    departments received through those sessions (tokens from this session and grants not
+    tied to an ended session stay), and audit it. Returns (sessions ended, tokens revoked)."""
+    from idp.services import audit, grants
+
+    others = [record.sid for record in active_for_user(user.id) if record.sid != keep_sid]
+    ended = end_all_for_user(user.id, except_sid=keep_sid)
+    revoked = grants.revoke_for_sessions(user.id, others)
+    audit.record("session.others_ended", user_id=user.id, ip_address=ip, sessions=ended, tokens=revoked)
+    return ended, revoked

@@ -8,10 +8,15 @@ from flask import current_app
 
 from idp.extensions import db
 from idp.models import User
-from idp.services import DomainError, accounts, audit, throttle
+from idp.services import DomainError, accounts, audit, passwords, throttle
 
 ACCOUNT = "login-account"
 IP = "login-ip"
+# Failed sign-ins across every account: a surge means credential stuffing from many addresses.
+GLOBAL = "login-global"
+# A browser that has signed in to the account before counts its tries apart from everyone else's,
+# so strangers failing against an account cannot lock its owner out of their own browser.
+DEVICE = "login-device"
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,8 @@ class SigninResult:
     user: User | None
     throttled: bool = False
     retry_minutes: int = 0
+    # The password was right but is on a list of leaked passwords: no sign-in, a reset link was mailed.
+    must_reset: bool = False
 
     @property
     def ok(self) -> bool:
@@ -83,18 +90,35 @@ def verify_current_password(user: User, password: str, *, ip: str = "") -> str:
     return "bad_password"
 
 
-def authenticate(email: str, password: str, ip: str) -> SigninResult:
+def _global_surge() -> bool:
+    """Whether failed sign-ins over all accounts reached ``IDP_LOGIN_GLOBAL_MAX_FAILURES`` within
+    the window: then only browsers known to the account they sign in to are let through."""
+    settings = _settings()
+    return throttle.failures(GLOBAL, "all") >= settings.login_global_max_failures
+
+
+def authenticate(email: str, password: str, ip: str, *, device: str = "") -> SigninResult:
     """The resident when the email and password are right and the account may sign in.
 
     Unknown address, wrong password, locked or deactivated account: the same result, after the
-    same argon2 work. Over the limit, the password is not even checked."""
+    same argon2 work. Over a limit (per account, per client address, or the global one during a
+    surge), the password is not even checked. ``device`` is the browser's id: a browser that has
+    signed in to the account before has its own per-account counter and passes a global surge.
+    A right password that is on a list of leaked passwords signs nobody in: a reset link is
+    mailed instead (``must_reset``)."""
+    from idp.services import devices
+
     settings = _settings()
     user = find_account(email)
+    known = user is not None and devices.is_known(user, device)
     # One counter per account whichever identifier is typed (email or mobile number).
     key = user.email if user is not None else account_key(email)
-    attempts = 0 if _ip_throttled(ip) else _reserve_attempt(key)
+    counter, subject = (DEVICE, f"{user.id}:{device}") if known else (ACCOUNT, key)
+    blocked = _ip_throttled(ip) or (not known and _global_surge())
+    attempts = 0 if blocked else throttle.add_failure(counter, subject, settings.login_failure_window)
     if attempts == 0 or attempts > settings.login_max_failures:
-        audit.record("signin.failure", outcome="failure", ip_address=ip, reason="throttled")
+        audit.record("signin.failure", outcome="failure", user_id=user.id if user else None, ip_address=ip,
+                     reason="throttled")
         return SigninResult(None, throttled=True, retry_minutes=retry_minutes())
     hasher = current_app.extensions["idp.hasher"]
     matches = hasher.verify(user.password_hash if user else None, password)
@@ -103,11 +127,26 @@ def authenticate(email: str, password: str, ip: str) -> SigninResult:
         audit.record("signin.failure", outcome="failure", user_id=user.id if user else None,
                      ip_address=ip, reason=reason)
         ip_count = _count_ip_failure(ip)
+        throttle.add_failure(GLOBAL, "all", settings.login_failure_window)
         now_throttled = attempts >= settings.login_max_failures or ip_count >= settings.ip_max_failures
         return SigninResult(None, throttled=now_throttled, retry_minutes=retry_minutes() if now_throttled else 0)
-    throttle.reset(ACCOUNT, key)
+    throttle.reset(counter, subject)
+    if passwords.is_known_leaked(password):
+        _require_reset(user, ip)
+        return SigninResult(None, must_reset=True)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         db.session.commit()
     audit.record("signin.success", user_id=user.id, ip_address=ip, amr=["pwd"])
     return SigninResult(user)
+
+
+def _require_reset(user: User, ip: str) -> None:
+    """The resident signed in with a leaked password: mail a reset link (within the address's
+    mail budget) instead of signing in."""
+    from idp.services import action_tokens as links
+    from idp.services import recovery
+
+    audit.record("signin.leaked_password", outcome="failure", user_id=user.id, ip_address=ip)
+    if links.requested_mail_allowed(user.email):
+        recovery.send_reset_link(user)

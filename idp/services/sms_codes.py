@@ -24,6 +24,7 @@ CODE_TTL = 600
 MAX_TRIES = 5
 TRIES_WINDOW = 3600
 SEND_WINDOW = 3600
+DAY = 86400
 
 
 def _settings():
@@ -47,20 +48,29 @@ def _message(code: str) -> str:
              "Never share it: city staff will never ask for it.", code=code)
 
 
-def send(purpose: str, user_id: int, number: str, *, ip: str = "") -> None:
-    """Text a new code to ``number``; an earlier code for the same purpose stops working.
+def send(purpose: str, user_id: int, number: str, *, ip: str = "", binding: str = "") -> None:
+    """Text a new code to ``number``; an earlier code for the same purpose stops working. The code
+    works only with the same ``binding`` (an id of the sign-in it was sent for, say).
 
-    Raises Throttled when the number or the client address has used up its sends, or when the
-    wrong-code limit was reached; DomainError('sms_failed') when the gateway did not take it."""
+    Raises Throttled when the number, the account, the client address or the city's daily budget
+    has used up its sends, or when the wrong-code limit was reached; DomainError('sms_failed')
+    when the gateway did not take it."""
     settings = _settings()
     if throttle.failures("sms-tries", _tries_subject(purpose, user_id, number)) >= MAX_TRIES:
-        raise Throttled("too_many_tries", _("Too many wrong codes. Try again in an hour."))
+        raise Throttled("too_many_tries", _("Too many wrong codes. Try again in an hour."), retry_after=TRIES_WINDOW)
     if throttle.add_failure("sms-number", number, SEND_WINDOW) > settings.sms_max_per_number:
-        raise Throttled("sms_limit", _("Too many codes were sent to this number. Try again in an hour."))
+        raise Throttled("sms_limit", _("Too many codes were sent to this number. Try again in an hour."),
+                        retry_after=SEND_WINDOW)
+    if throttle.add_failure("sms-account", str(user_id), SEND_WINDOW) > settings.sms_max_per_account:
+        raise Throttled("sms_limit", _("Too many codes were sent to this number. Try again in an hour."),
+                        retry_after=SEND_WINDOW)
     if ip and throttle.add_failure("sms-ip", ip, SEND_WINDOW) > settings.sms_max_per_ip:
-        raise Throttled("sms_limit", _("Too many codes were requested from your network. Try again in an hour."))
+        raise Throttled("sms_limit", _("Too many codes were requested from your network. Try again in an hour."),
+                        retry_after=SEND_WINDOW)
+    spend_budget()
     code = f"{secrets.randbelow(10**6):06d}"
-    state = {"number": number, "digest": keyed_digest(code, f"sms-code:{purpose}"), "expires": time.time() + CODE_TTL}
+    state = {"number": number, "digest": keyed_digest(code, f"sms-code:{purpose}"), "expires": time.time() + CODE_TTL,
+             "binding": keyed_digest(binding, f"sms-binding:{purpose}")}
     try:
         current_app.extensions["idp.sms"].send(number, _message(code))
     except SmsError:
@@ -74,14 +84,29 @@ def send(purpose: str, user_id: int, number: str, *, ip: str = "") -> None:
     _store().set(_state_key(purpose, user_id), json.dumps(state), CODE_TTL)
 
 
+def spend_budget() -> None:
+    """Count one text message against the city's daily budget (``IDP_SMS_DAILY_BUDGET``, a
+    fixed UTC day): raises Throttled when it is spent; staff are alerted (audit event and a
+    warning in the log) when half of it is gone, a sign of SMS-pumping fraud."""
+    budget = _settings().sms_daily_budget
+    day = int(time.time()) // DAY
+    spent = throttle.add_failure("sms-day", str(day), DAY)
+    if spent == max(1, budget // 2):
+        log.warning("half of the daily text message budget is spent (%d of %d)", spent, budget)
+        audit.record("sms.budget_half_spent", outcome="failure", spent=spent, budget=budget)
+    if spent > budget:
+        raise Throttled("sms_budget", _("Text messages are not available right now. Try again later, "
+                                        "or use another method."), retry_after=DAY - int(time.time()) % DAY)
+
+
 def pending_number(purpose: str, user_id: int) -> str | None:
     """The number the live code was sent to, if any."""
     raw = _store().get(_state_key(purpose, user_id))
     return json.loads(raw)["number"] if raw else None
 
 
-def check(purpose: str, user_id: int, code: str) -> str:
-    """Use the code; returns the number it was sent to.
+def check(purpose: str, user_id: int, code: str, *, binding: str = "") -> str:
+    """Use the code (sent with the same ``binding``); returns the number it was sent to.
 
     Raises DomainError 'no_code' (none sent, or expired), Throttled 'too_many_tries', or
     DomainError 'wrong_code'."""
@@ -96,7 +121,8 @@ def check(purpose: str, user_id: int, code: str) -> str:
         _store().delete(_state_key(purpose, user_id))
         raise Throttled("too_many_tries", _("Too many wrong codes. Try again in an hour."))
     cleaned = "".join(ch for ch in (code or "") if not ch.isspace())
-    if state["expires"] < time.time():
+    bound = secrets.compare_digest(state.get("binding", ""), keyed_digest(binding, f"sms-binding:{purpose}"))
+    if state["expires"] < time.time() or not bound:
         raise DomainError("no_code", _("That code has expired. Ask for a new one."))
     if not (cleaned.isdigit() and len(cleaned) == 6
             and secrets.compare_digest(keyed_digest(cleaned, f"sms-code:{purpose}"), state["digest"])):

@@ -45,8 +45,11 @@ def search(query: str, limit: int = 50) -> list[User]:
     text = (query or "").strip()
     if len(text) < 2 or len(text) > 200:
         return []
-    like = f"%{text.lower()}%"
-    conditions = [db.func.lower(User.email).like(like), db.func.lower(User.name).like(like)]
+    # The query is data: LIKE's own wildcards in it match only themselves.
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like = f"%{escaped}%"
+    conditions = [db.func.lower(User.email).like(like, escape="\\"),
+                  db.func.lower(User.name).like(like, escape="\\")]
     try:
         conditions.append(User.phone_number == phones.normalise(text))
     except DomainError:
@@ -171,6 +174,7 @@ def change_email(actor: User, target: User, new_email: str, reason: str, *, ip: 
         raise DomainError("email_taken", _("That email address belongs to another account."))
     old = target.email
     target.email, target.email_verified = address, False
+    links.invalidate(target.id, links.RESET_PASSWORD, commit=False)  # reset links went to the old address
     db.session.commit()
     audit.record("email.changed_by_staff", user_id=target.id, actor_id=actor.id, ip_address=ip, reason=why)
     with in_language_of(target):
@@ -180,7 +184,8 @@ def change_email(actor: User, target: User, new_email: str, reason: str, *, ip: 
 
 
 def set_roles(actor: User, target: User, roles: list[str], reason: str, *, ip: str = "") -> None:
-    """Give or take staff roles (administrators only; enforced by the caller's view)."""
+    """Give or take staff roles (administrators only; enforced by the caller's view). A change ends
+    the member's sessions: new rights only ever come with a fresh sign-in (and cookie id)."""
     _guard(actor, target)
     why = _reason(reason)
     wanted = [r for r in ROLES if r in roles]
@@ -189,5 +194,7 @@ def set_roles(actor: User, target: User, roles: list[str], reason: str, *, ip: s
     before = list(target.roles or [])
     target.roles = wanted
     db.session.commit()
+    if sorted(before) != sorted(wanted):  # new rights only in a session started after the change
+        sessions.end_all_for_user(target.id)
     audit.record("user.roles_changed", user_id=target.id, actor_id=actor.id, ip_address=ip, reason=why,
                  changes={"roles": [before, wanted]})

@@ -24,3 +24,20 @@ def add_failure(kind: str, subject: str, window: int) -> int:
 
 def reset(kind: str, subject: str) -> None:
     current_app.extensions["idp.store"].delete(_key(kind, subject))
+
+
+def guard_attempt(kind: str, subject: str, *, limit: int | None = None, window: int | None = None) -> None:
+    """Count one attempt at an authenticator (a TOTP or recovery code, say) before it is checked,
+    against the per-account limit (``IDP_LOGIN_MAX_FAILURES`` per ``IDP_LOGIN_FAILURE_WINDOW``):
+    raises Throttled past it, so parallel guesses cannot exceed the limit either. A right answer
+    calls :func:`reset`. ``limit``/``window`` replace those two settings for one kind of attempt."""
+    from flask_babel import gettext as _
+
+    from idp.services import Throttled
+
+    settings = current_app.config["IDP_SETTINGS"]
+    limit = limit or settings.login_max_failures
+    window = window or settings.login_failure_window
+    if add_failure(kind, subject, window) > limit:
+        raise Throttled("too_many_tries", _("Too many attempts. Try again in %(n)d minutes.",
+                                            n=max(1, -(-window // 60))))

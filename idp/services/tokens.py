@@ -17,7 +17,7 @@ from idp.models.types import utcnow
 from idp.services import audit
 from idp.services.keys import keyring
 
-CODE_LIFETIME = 60
+REPLAY_MARK = "code-replayed:"  # + code id: a replay was seen while the first redemption may still be saving
 
 
 def digest(value: str) -> str:
@@ -61,25 +61,46 @@ def save_code(code: str, *, client_id: str, user_id: int, redirect_uri: str, sco
                                redirect_uri=redirect_uri, scope=scope, nonce=nonce,
                                code_challenge=code_challenge, code_challenge_method=code_challenge_method,
                                sid=sid, auth_time=auth_time, acr=acr, amr=amr,
-                               expires_at=utcnow() + timedelta(seconds=CODE_LIFETIME))
+                               expires_at=utcnow() + timedelta(seconds=_settings().auth_code_lifetime))
     db.session.add(record)
     db.session.commit()
+    _note_reuse(client_id, user_id, nonce, code_challenge)
     return record
 
 
+def _note_reuse(client_id: str, user_id: int, nonce: str | None, code_challenge: str | None) -> None:
+    """Record a security event when a client sends a nonce it already sent, or anyone sends a PKCE
+    challenge already seen, within ``IDP_REUSE_DETECTION_WINDOW``: both must be fresh per transaction,
+    so a repeat means a broken or attacked client. Only digests are kept."""
+    store, window = current_app.extensions["idp.store"], _settings().reuse_detection_window
+    if nonce and not store.add(f"nonce-seen:{client_id}:{digest(nonce)}", "1", window):
+        audit.record("authorize.nonce_reused", outcome="failure", user_id=user_id, client_id=client_id)
+    if code_challenge and not store.add(f"pkce-seen:{digest(code_challenge)}", "1", window):
+        audit.record("authorize.pkce_challenge_reused", outcome="failure", user_id=user_id, client_id=client_id)
+
+
 def consume_code(code: str, client_id: str) -> AuthorizationCode | None:
-    """Redeem a code atomically. A second redemption revokes what the first one issued."""
+    """Redeem a code atomically; None unless it is this client's, unused and unexpired.
+
+    Any attempt burns the code, including one by another client (a stolen code is then useless to its
+    owner too). A second redemption revokes what the first one issued, even when the first is still
+    saving its tokens: the replay leaves a mark that :func:`save` checks after writing."""
     record = db.session.scalar(db.select(AuthorizationCode).where(AuthorizationCode.code_digest == digest(code)))
-    if record is None or record.client_id != client_id:
+    if record is None:
         return None
     claimed = db.session.execute(
         update(AuthorizationCode).where(AuthorizationCode.id == record.id, AuthorizationCode.used_at.is_(None))
         .values(used_at=utcnow())).rowcount
     db.session.commit()
     if claimed != 1:
+        current_app.extensions["idp.store"].set(REPLAY_MARK + str(record.id), "1", _settings().auth_code_lifetime + 60)
         revoked = revoke_where(Token.code_id == record.id)
-        audit.record("token.code_replayed", outcome="failure", user_id=record.user_id, client_id=client_id,
-                     tokens_revoked=revoked)
+        audit.record("token.code_replayed", outcome="failure", user_id=record.user_id, client_id=record.client_id,
+                     presented_by=client_id, tokens_revoked=revoked)
+        return None
+    if record.client_id != client_id:
+        audit.record("token.code_wrong_client", outcome="failure", user_id=record.user_id, client_id=record.client_id,
+                     presented_by=client_id)
         return None
     db.session.refresh(record)
     if record.expires_at <= utcnow():
@@ -89,7 +110,8 @@ def consume_code(code: str, client_id: str) -> AuthorizationCode | None:
 
 def save(token: dict, *, client_id: str, user_id: int | None, scope: str, context: dict,
          grant_id: str | None = None, code_id: int | None = None, grant_expires_at=None) -> Token:
-    """Record an issued token response (digests only)."""
+    """Record an issued token response (digests only). Tokens from a code that was replayed while
+    they were being issued are recorded revoked (see :func:`consume_code`)."""
     now = utcnow()
     refresh = token.get("refresh_token")
     grant_expires_at = grant_expires_at or (now + timedelta(days=_settings().refresh_token_lifetime_days))
@@ -103,6 +125,9 @@ def save(token: dict, *, client_id: str, user_id: int | None, scope: str, contex
                 grant_expires_at=grant_expires_at if refresh else None, audience=context.get("audience"))
     db.session.add(row)
     db.session.commit()
+    # After the commit: a replay either set its mark before this check or revokes this row itself.
+    if code_id is not None and current_app.extensions["idp.store"].get(REPLAY_MARK + str(code_id)):
+        revoke_where(Token.id == row.id)
     return row
 
 
@@ -119,11 +144,14 @@ def find_refresh(token_string: str) -> Token | None:
 
 
 def claim_rotation(row: Token) -> bool:
-    """Mark a refresh token as used, atomically; False when it was already used or revoked."""
+    """Mark a refresh token as used, atomically; False when it was already used or revoked.
+
+    Not committed here: the claimed row stays locked until its successor is saved in the same
+    transaction, so a concurrent reuse detection (``revoke_grant``) waits and revokes the successor too.
+    """
     claimed = db.session.execute(
         update(Token).where(Token.id == row.id, Token.rotated_at.is_(None), Token.revoked_at.is_(None))
         .values(rotated_at=utcnow())).rowcount
-    db.session.commit()
     return claimed == 1
 
 
@@ -135,7 +163,10 @@ def revoke_where(*conditions) -> int:
 
 
 def revoke_grant(grant_id: str) -> int:
-    """Revoke every token of one authorization grant (refresh-token family)."""
+    """Revoke every token of one authorization grant (refresh-token family), including one being
+    rotated right now: the family's rows are locked first, which waits for a rotation in progress,
+    and the update (a later statement) then sees its new token."""
+    db.session.execute(db.select(Token.id).where(Token.grant_id == grant_id).order_by(Token.id).with_for_update()).all()
     return revoke_where(Token.grant_id == grant_id)
 
 

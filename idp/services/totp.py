@@ -12,6 +12,7 @@ from idp.extensions import db
 from idp.models import TotpCredential, User
 from idp.models.types import utcnow
 from idp.security import crypto
+from idp.services import otp_guard
 
 ISSUER_NAME = "eCitizen Passport"
 PURPOSE = "totp-secret"
@@ -92,11 +93,14 @@ def confirm_enrolment(user: User, code: str) -> bool:
 
 
 def verify(user: User, code: str) -> bool:
-    """Whether ``code`` from the resident's active authenticator is right and unused."""
+    """Whether ``code`` from the resident's active authenticator is right and unused. Every try
+    counts against the resident's limits (idp.services.otp_guard; raises Throttled past them),
+    whichever page asks."""
     found = _credential(user)
     if found is None or found.confirmed_at is None:
         return False
-    return _accept(found, code) is not None
+    return otp_guard.attempt(user.id, "totp", TotpCredential.failed_attempts, found.id,
+                             lambda: _accept(found, code) is not None)
 
 
 def remove(user: User) -> bool:

@@ -11,7 +11,9 @@ from idp.services import DomainError, Throttled, audit, closure, grants, privacy
 from idp.services import dashboard as dashboard_service
 from idp.services import notifications as notification_service
 from idp.services import profile as profile_service
+from idp.services import sessions as session_service
 from idp.web import current
+from idp.web.auth import safe_next
 from idp.web.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -37,6 +39,9 @@ def signed_in(view):
     return wrapper
 
 
+recent_sign_in = current.needs_recent_sign_in()
+
+
 def _user():
     return current.current_session()[1]
 
@@ -50,6 +55,16 @@ def _attach(form, exc: DomainError, fields: dict) -> None:
     if field is None:
         field = next(iter(fields.values()))
     field.errors = [*field.errors, exc.message]
+
+
+@bp.post("/keep-signed-in")
+@signed_in
+def keep_signed_in():
+    """Restart the idle clock: the answer to the warning before an idle sign-out (a script gets
+    204; a plain form goes back to the page it came from)."""
+    if request.headers.get("X-Requested-With") == "fetch":
+        return "", 204
+    return redirect(safe_next(request.form.get("next")) or url_for("account.profile"), 303)
 
 
 @bp.get("/")
@@ -92,6 +107,7 @@ def edit_name():
 
 @bp.route("/email", methods=["GET", "POST"])
 @signed_in
+@recent_sign_in
 def change_email():
     user = _user()
     form = ChangeEmailForm()
@@ -114,6 +130,7 @@ def change_email():
 
 @bp.route("/password", methods=["GET", "POST"])
 @signed_in
+@recent_sign_in
 def change_password():
     user = _user()
     form = ChangePasswordForm()
@@ -135,6 +152,27 @@ def change_password():
     from idp.web.auth import _password_hint
 
     return render_template("account/password.html", form=form, password_hint=_password_hint()), status
+
+
+@bp.get("/sessions")
+@signed_in
+def signed_in_sessions():
+    """Where the resident is signed in (browser, address, last used), this one first."""
+    current_sid = _sid()
+    live = sorted(session_service.live_for_user(_user().id), key=lambda record: record.sid != current_sid)
+    return render_template("account/sessions.html", sessions=live, current_sid=current_sid, form=ConfirmForm())
+
+
+@bp.post("/sessions/end-others")
+@signed_in
+@current.needs_recent_sign_in("account.signed_in_sessions")
+def end_other_sessions():
+    """Sign out every other browser and device (after a recent sign-in)."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    session_service.end_others(_user(), _sid(), ip=current.client_ip())
+    flash(_("You were signed out everywhere else."), "success")
+    return redirect(url_for("account.signed_in_sessions"), code=303)
 
 
 @bp.get("/services")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from datetime import date, timedelta
 from functools import wraps
 
 from flask import (
@@ -56,9 +56,18 @@ def _has(user: User, role: str) -> bool:
     return ADMINISTRATOR in roles or role in roles
 
 
+def staff_acr() -> str:
+    """The sign-in strength the console demands (IDP_STAFF_MFA): a passkey or security key, or any
+    second factor."""
+    if current_app.config["IDP_SETTINGS"].staff_mfa == "phishing-resistant":
+        return acr_rules.ACR_PHISHING_RESISTANT
+    return acr_rules.ACR_MFA
+
+
 def staff(role: str = SUPPORT):
-    """Staff only: anyone else gets 404; a session weaker than multi-factor is stepped up; an idle
-    console signs the staff member out."""
+    """Staff only: anyone else gets 404 (and the attempt is audited); a session weaker than
+    IDP_STAFF_MFA demands is stepped up; a console session older than IDP_STAFF_SESSION_HOURS, or
+    idle for IDLE_SECONDS, signs the staff member out."""
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -67,16 +76,24 @@ def staff(role: str = SUPPORT):
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
             record, user = found
             if not _has(user, role):
+                audit.record("admin.access_denied", outcome="failure", user_id=user.id, ip_address=current.client_ip(),
+                             method=request.method[:10], path=request.path[:200], role=role)
                 abort(404)
             now = time.time()
+            if utcnow() - record.created_at > timedelta(hours=current_app.config["IDP_SETTINGS"].staff_session_hours):
+                session.pop("admin_seen", None)
+                current.sign_out()
+                flash(_("Your console session has ended. Sign in again."), "error")
+                return redirect(url_for("auth.login", next=request.path))
             last = session.get("admin_seen")
             if last is not None and now - last > IDLE_SECONDS:
                 session.pop("admin_seen", None)
                 current.sign_out()
                 flash(_("The console was idle for too long. Sign in again."), "error")
                 return redirect(url_for("auth.login", next=request.path))
-            if acr_rules.rank(record.acr) < acr_rules.rank(acr_rules.ACR_MFA):
-                return redirect(url_for("mfa.step_up", acr=acr_rules.ACR_MFA, next=request.full_path.rstrip("?")))
+            wanted = staff_acr()
+            if acr_rules.rank(record.acr) < acr_rules.rank(wanted):
+                return redirect(url_for("mfa.step_up", acr=wanted, next=request.full_path.rstrip("?")))
             session["admin_seen"] = now
             return view(*args, **kwargs)
         return wrapper
@@ -338,8 +355,12 @@ def client_list():
     return render_template("admin/clients.html", clients=clients.list_clients(), form=ReasonForm())
 
 
+recent_sign_in = current.needs_recent_sign_in()
+
+
 @bp.route("/clients/new", methods=["GET", "POST"])
 @staff(ADMINISTRATOR)
+@recent_sign_in
 def client_new():
     form = _client_form()
     status = 200
@@ -385,6 +406,7 @@ def _client(client_id: str) -> Client:
 
 @bp.route("/clients/<client_id>", methods=["GET", "POST"])
 @staff(ADMINISTRATOR)
+@recent_sign_in  # redirect URIs decide where codes go: changing them needs a fresh sign-in
 def client_edit(client_id: str):
     client = _client(client_id)
     form = _client_form(client)
@@ -437,13 +459,13 @@ def client_rotate_secret(client_id: str):
         flash(_("Give a reason (3 to 500 characters): it goes in the audit trail."), "error")
         return redirect(url_for("admin.client_list"), code=303)
     try:
-        secret = clients.rotate_secret(client)
+        secret, until = clients.rotate_secret(client)
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("admin.client_list"), code=303)
     audit.record("client.secret_rotated", client_id=client.client_id, actor_id=_me().id, ip_address=_ip(),
-                 reason=form.reason.data)
-    return render_template("admin/client_secret.html", client=client, secret=secret)
+                 reason=form.reason.data, previous_valid_until=until.isoformat() if until else None)
+    return render_template("admin/client_secret.html", client=client, secret=secret, previous_until=until)
 
 
 # --- keys and audit (administrators) -------------------------------------------------------------
@@ -458,7 +480,8 @@ def signing_keys():
         else:
             record = keys.rotate()
             audit.record("key.rotated", actor_id=_me().id, ip_address=_ip(), kid=record.kid, reason=form.reason.data)
-            flash(_("New signing key %(kid)s is in use.", kid=record.kid), "success")
+            flash(_("New signing key %(kid)s is published and signs from %(time)s.", kid=record.kid,
+                    time=record.activates_at.strftime("%Y-%m-%d %H:%M")), "success")
         return redirect(url_for("admin.signing_keys"), code=303)
     return render_template("admin/keys.html", keys=keys.list_keys(), form=form, now=utcnow())
 
@@ -494,8 +517,12 @@ def audit_events():
 @staff(ADMINISTRATOR)
 def audit_csv():
     filters = _filters()
-    audit.record("audit.exported", actor_id=_me().id, ip_address=_ip(), filters={
-        k: str(v) for k, v in filters.__dict__.items() if v not in (None, "")})
+    chosen = {k: str(v) for k, v in filters.__dict__.items() if v not in (None, "")}
+    if not audit_log.export_allowed(_me().id):
+        audit.record("audit.export_refused", outcome="failure", actor_id=_me().id, ip_address=_ip(), filters=chosen)
+        abort(429)
+    audit.record("audit.exported", actor_id=_me().id, ip_address=_ip(), filters=chosen,
+                 rows=audit_log.count(filters))
     app = current_app._get_current_object()  # noqa: SLF001  (the stream runs after the view returns)
 
     def generate():

@@ -95,7 +95,11 @@ def login():
     failure = None
     status = 200
     if form.validate_on_submit():
-        result = signin.authenticate(form.email.data, form.password.data, current.client_ip())
+        result = signin.authenticate(form.email.data, form.password.data, current.client_ip(),
+                                     device=signin_flow.device_id())
+        if result.must_reset:
+            flash(_("This password is too common: it appears in lists of leaked passwords. Choose another."), "error")
+            return render_template("auth/check_email.html", email_sent_for="reset", next="")
         if result.ok:
             target = signin_flow.finish_first_factor(result.user, amr=["pwd"],
                                                      next_url=_next_from(form) or DEFAULT_NEXT)

@@ -1,6 +1,8 @@
 """The hosted pages' forms, for residents and staff (Flask-WTF: every one carries a CSRF token)."""
 from __future__ import annotations
 
+import unicodedata
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -21,8 +23,24 @@ from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 MAX_PASSWORD_INPUT = 1024  # refused before any hashing (hashing DoS)
 
 
+# Never part of a name, address or number: line and paragraph separators, zero-width and
+# bidirectional controls (they disguise what is shown), and U+FFFD, which is what bytes that are
+# not UTF-8 (overlong forms, lone surrogates) become when the request is decoded.
+_INVISIBLE = frozenset("\u2028\u2029\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                       "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff\ufffd")
+
+
 def _no_control_characters(_form, field) -> None:
-    if field.data and any(ord(ch) < 32 or ord(ch) == 127 for ch in field.data):
+    """Refuse C0/C1 control characters (CR, LF, NEL...) and the invisible characters above."""
+    if field.data and any(unicodedata.category(ch) == "Cc" or ch in _INVISIBLE for ch in field.data):
+        raise ValidationError(_l("Remove the line breaks or special characters."))
+
+
+def _no_invisible_characters(_form, field) -> None:
+    """For free text where line breaks are fine (notes): refuse other control characters and the
+    invisible characters above (a right-to-left override would disguise the note to staff)."""
+    if field.data and any((unicodedata.category(ch) == "Cc" and ch not in "\r\n\t") or ch in _INVISIBLE
+                          for ch in field.data):
         raise ValidationError(_l("Remove the line breaks or special characters."))
 
 
@@ -156,7 +174,8 @@ class LinkRequestForm(FlaskForm):
     role = _role_field()
     document = FileField(_l("Supporting document (PDF, PNG or JPEG)"))
     note = TextAreaField(_l("Anything the city should know (optional)"),
-                         validators=[Length(max=500, message=_l("Use at most 500 characters."))])
+                         validators=[Length(max=500, message=_l("Use at most 500 characters.")),
+                                     _no_invisible_characters])
 
 
 class ReasonForm(FlaskForm):

@@ -3,7 +3,6 @@ more, passwordless passkeys, and the resident's security page where factors are 
 from __future__ import annotations
 
 import secrets
-import time
 from functools import wraps
 
 from flask import (
@@ -20,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp.oidc import acr as acr_rules
 from idp.security.headers import allow_return_to
@@ -44,7 +44,6 @@ from idp.web.forms import CodeForm, ConfirmForm, EnrolCodeForm, PasskeyNameForm,
 
 bp = Blueprint("mfa", __name__)
 
-RECENT_SIGN_IN = 600  # seconds: removing a factor needs a sign-in at most this old
 SMS_SIGNIN = "signin"
 
 
@@ -82,7 +81,8 @@ def _check_totp(user, code: str) -> None:
 
 
 def _check_sms(user, code: str) -> None:
-    sms_codes.check(SMS_SIGNIN, user.id, code)
+    # Only a code texted for this very sign-in (or step-up) counts.
+    sms_codes.check(SMS_SIGNIN, user.id, code, binding=(session.get("mfa") or {}).get("txn", ""))
 
 
 def _check_recovery_code(user, code: str) -> None:
@@ -141,7 +141,7 @@ def send_sms(state, user):
     if factors.SMS not in signin_flow.allowed_methods(state, user) or not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        sms_codes.send(SMS_SIGNIN, user.id, user.phone_number, ip=current.client_ip())
+        sms_codes.send(SMS_SIGNIN, user.id, user.phone_number, ip=current.client_ip(), binding=state.get("txn", ""))
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("mfa.second_factor"), code=303)
@@ -171,6 +171,31 @@ def _json_error(message: str, status: int = 400):
     return jsonify(error=message), status
 
 
+CEREMONY_MAX_BYTES = 64 * 1024  # a passkey response is a few kilobytes
+
+
+def _ceremony_body() -> dict:
+    """The JSON object a passkey ceremony posts, or {} when the body is not one, or is too large
+    to be one (refused before it is read, so a huge body costs nothing)."""
+    request.max_content_length = CEREMONY_MAX_BYTES
+    if (request.content_length or 0) > CEREMONY_MAX_BYTES:
+        return {}
+    try:
+        body = request.get_json(silent=True)
+    except RequestEntityTooLarge:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    """A body over the application's limit (refused before the view): the passkey script gets
+    its JSON error like for any other unusable response."""
+    if request.endpoint in ("mfa.passkey_finish", "mfa.add_passkey"):
+        return _json_error(_("That passkey could not be checked. Try again, or use another method."))
+    return exc
+
+
 @bp.post("/login/passkey/options")
 def passkey_options():
     """Options for a passkey: as the second factor of the sign-in in progress, or (from the sign-in
@@ -190,7 +215,7 @@ def _options(options_json: str):
 @bp.post("/login/passkey")
 def passkey_finish():
     started = session.pop("webauthn_flow", None) or {}
-    body = request.get_json(silent=True) or {}
+    body = _ceremony_body()
     if not started.get("flow") or not isinstance(body.get("credential"), dict):
         return _json_error(_("The passkey request expired. Try again."))
     found = signin_flow.pending() if started.get("second_factor") else None
@@ -256,21 +281,15 @@ def not_me_confirm(token: str):
 
 # --- the security page ---------------------------------------------------------------------------
 
-def recent_sign_in(view):
-    """Changes that weaken the account need a sign-in from the last few minutes."""
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        record = current.current_session()[0]
-        if time.time() - record.auth_time.timestamp() > RECENT_SIGN_IN:
-            flash(_("For your safety, sign in again to make this change."), "error")
-            return redirect(url_for("auth.login", next=url_for("mfa.security")), code=303)
-        return view(*args, **kwargs)
-
-    return wrapper
+recent_sign_in = current.needs_recent_sign_in("mfa.security")
 
 
 def _user():
     return current.current_session()[1]
+
+
+def _sid() -> str:
+    return current.current_session()[0].sid
 
 
 def _after_adding(codes: list[str] | None, message: str):
@@ -293,6 +312,7 @@ def security():
 
 @bp.post("/account/security/app/start")
 @signed_in
+@recent_sign_in
 def start_app():
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -306,6 +326,7 @@ def start_app():
 
 @bp.route("/account/security/app", methods=["GET", "POST"])
 @signed_in
+@recent_sign_in
 def enrol_app():
     user = _user()
     secret = totp.pending_secret(user)
@@ -315,7 +336,7 @@ def enrol_app():
     status = 200
     if form.validate_on_submit():
         if totp.confirm_enrolment(user, form.code.data):
-            codes = factors.added(user, factors.TOTP, ip=current.client_ip())
+            codes = factors.added(user, factors.TOTP, ip=current.client_ip(), keep_sid=_sid())
             return redirect(_after_adding(codes, _("Your authenticator app is set up.")), code=303)
         form.code.errors = [_("That code is not right. Check the time on your phone and try the newest code.")]
         status = 400
@@ -333,31 +354,35 @@ def enrol_app():
 def remove_app():
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if factors.remove(_user(), factors.TOTP, ip=current.client_ip()):
+    if factors.remove(_user(), factors.TOTP, ip=current.client_ip(), keep_sid=_sid()):
         flash(_("The authenticator app was removed."), "success")
     return redirect(url_for("mfa.security"), code=303)
 
 
 @bp.route("/account/security/phone", methods=["GET", "POST"])
 @signed_in
+@recent_sign_in
 def add_phone():
     form = PhoneForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
         try:
             phones.start_verification(_user(), form.phone.data, ip=current.client_ip())
         except DomainError as exc:
             form.phone.errors = [exc.message]
             status = 429 if isinstance(exc, Throttled) else 400
+            if getattr(exc, "retry_after", None):
+                headers["Retry-After"] = str(exc.retry_after)
         else:
             return redirect(url_for("mfa.verify_phone"), code=303)
     elif request.method == "POST":
         status = 400
-    return render_template("mfa/phone.html", form=form), status
+    return render_template("mfa/phone.html", form=form), status, headers
 
 
 @bp.route("/account/security/phone/verify", methods=["GET", "POST"])
 @signed_in
+@recent_sign_in
 def verify_phone():
     user = _user()
     number = phones.pending(user)
@@ -404,20 +429,21 @@ def resend_phone_code():
 def remove_phone():
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    factors.remove_phone(_user(), ip=current.client_ip())
+    factors.remove_phone(_user(), ip=current.client_ip(), keep_sid=_sid())
     flash(_("Your mobile number was removed."), "success")
     return redirect(url_for("mfa.security"), code=303)
 
 
 @bp.post("/account/security/sms/on")
 @signed_in
+@recent_sign_in
 def sms_on():
     if not ConfirmForm().validate_on_submit():
         abort(400)
     user = _user()
     if not factors.sms_enabled() or not user.phone_number:
         abort(400)
-    codes = factors.enable_sms(user, ip=current.client_ip())
+    codes = factors.enable_sms(user, ip=current.client_ip(), keep_sid=_sid())
     return redirect(_after_adding(codes, _("Text message codes are on.")), code=303)
 
 
@@ -427,7 +453,7 @@ def sms_on():
 def sms_off():
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if factors.remove(_user(), factors.SMS, ip=current.client_ip()):
+    if factors.remove(_user(), factors.SMS, ip=current.client_ip(), keep_sid=_sid()):
         flash(_("Text message codes are off."), "success")
     return redirect(url_for("mfa.security"), code=303)
 
@@ -457,29 +483,34 @@ def new_recovery_codes():
 
 @bp.get("/account/security/passkeys/new")
 @signed_in
+@recent_sign_in
 def new_passkey():
     return render_template("mfa/new_passkey.html", form=PasskeyNameForm())
 
 
 @bp.post("/account/security/passkeys/options")
 @signed_in
+@recent_sign_in
 def passkey_registration_options():
-    return _options(passkeys.registration_options(_user()))
+    flow = secrets.token_urlsafe(16)  # the challenge works only in this browser session
+    session["webauthn_registration"] = flow
+    return _options(passkeys.registration_options(_user(), flow))
 
 
 @bp.post("/account/security/passkeys")
 @signed_in
+@recent_sign_in
 def add_passkey():
-    body = request.get_json(silent=True) or {}
+    body = _ceremony_body()
     if not isinstance(body.get("credential"), dict):
         return _json_error(_("The passkey request expired. Try again."))
     user = _user()
     name = body.get("name") if isinstance(body.get("name"), str) and body.get("name").strip() else _("Passkey")
     try:
-        row = passkeys.register(user, body["credential"], name)
+        row = passkeys.register(user, body["credential"], name, session.pop("webauthn_registration", None) or "-")
     except DomainError as exc:
         return _json_error(exc.message)
-    codes = factors.added(user, factors.PASSKEY, ident=row.id, ip=current.client_ip())
+    codes = factors.added(user, factors.PASSKEY, ident=row.id, ip=current.client_ip(), keep_sid=_sid())
     return jsonify(redirect=_after_adding(codes, _("Your passkey “%(name)s” is ready.", name=row.name)))
 
 
@@ -489,7 +520,8 @@ def add_passkey():
 def remove_passkey(credential_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if not factors.remove(_user(), factors.PASSKEY, ident=credential_id, ip=current.client_ip()):
+    if not factors.remove(_user(), factors.PASSKEY, ident=credential_id, ip=current.client_ip(),
+                          keep_sid=_sid()):
         abort(404)
     flash(_("The passkey was removed."), "success")
     return redirect(url_for("mfa.security"), code=303)

@@ -13,6 +13,10 @@ from idp.web.forms import ROLE_LABELS, ConfirmForm, LinkAccountForm, LinkRequest
 bp = Blueprint("municipal", __name__, url_prefix="/account/municipal")
 
 
+recent_sign_in = current.needs_recent_sign_in()
+recent_sign_in_for_list = current.needs_recent_sign_in("municipal.accounts")  # POST-only views come back to the list
+
+
 def _user():
     return current.current_session()[1]
 
@@ -29,6 +33,7 @@ def accounts():
 
 @bp.route("/link", methods=["GET", "POST"])
 @signed_in
+@recent_sign_in
 def link():
     form = LinkAccountForm()
     status = 200
@@ -52,6 +57,7 @@ def link():
 
 @bp.route("/request", methods=["GET", "POST"])
 @signed_in
+@recent_sign_in
 def request_link():
     form = LinkRequestForm()
     status = 200
@@ -75,6 +81,7 @@ def request_link():
 
 @bp.post("/<int:link_id>/unlink")
 @signed_in
+@recent_sign_in_for_list
 def unlink(link_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -86,6 +93,7 @@ def unlink(link_id: int):
 
 @bp.post("/<int:link_id>/remove")
 @signed_in
+@recent_sign_in_for_list
 def remove_other(link_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400)

@@ -2,6 +2,7 @@
 session, step-up of a live session, the browser cookie, and finishing a sign-in honestly (amr/acr)."""
 from __future__ import annotations
 
+import secrets
 import time
 
 from flask import after_this_request, current_app, request, session
@@ -39,9 +40,12 @@ def device_id() -> str:
 
 
 def begin(user: User, *, mode: str, first_amr: list[str], next_url: str, acr: str | None = None) -> None:
-    """Remember that ``user`` passed the first step and must now show a second factor."""
+    """Remember that ``user`` passed the first step and must now show a second factor. A sign-in
+    half-way through gets a fresh cookie id, so an id planted before it cannot follow it."""
+    if mode == SIGNIN:
+        server_session.rotate()
     session["mfa"] = {"user_id": user.id, "mode": mode, "amr": list(first_amr), "next": next_url,
-                      "acr": acr, "started": time.time()}
+                      "acr": acr, "started": time.time(), "txn": secrets.token_urlsafe(16)}
 
 
 def pending() -> tuple[dict, User] | None:

@@ -5,9 +5,8 @@ Revises: a6c32bb36e7e
 Create Date: 2026-11-23 02:54:58.260335
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '031404dad12e'

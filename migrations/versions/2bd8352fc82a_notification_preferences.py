@@ -5,9 +5,8 @@ Revises: f7a5264f569a
 Create Date: 2026-11-23 06:05:43.426555
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '2bd8352fc82a'

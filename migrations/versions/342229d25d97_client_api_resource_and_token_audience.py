@@ -5,9 +5,8 @@ Revises: 27798b97de0d
 Create Date: 2026-11-23 05:14:30.417120
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '342229d25d97'

@@ -5,9 +5,8 @@ Revises: 191782004893
 Create Date: 2026-11-23 02:09:43.944079
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'a6c32bb36e7e'

@@ -5,9 +5,8 @@ Revises: 2bd8352fc82a
 Create Date: 2026-11-23 06:12:31.872315
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'd5e2e8fa1b5b'

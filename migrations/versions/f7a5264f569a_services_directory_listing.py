@@ -5,9 +5,8 @@ Revises: 342229d25d97
 Create Date: 2026-11-23 06:02:25.126697
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'f7a5264f569a'

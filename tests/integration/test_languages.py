@@ -87,7 +87,7 @@ def test_an_unknown_language_is_refused_and_nothing_is_set(client, value):
 def test_a_signed_in_resident_needs_the_csrf_token_and_the_choice_is_saved_and_audited(app):
     client, _ = signed_in_client(app)
     refused = client.post("/language", data={"lang": "zu", "next": "/account/"})
-    assert refused.status_code == 400  # CSRF token missing
+    assert refused.status_code == 403  # CSRF token missing
     with app.app_context():
         assert db.session.scalar(db.select(User)).locale is None
     done = client.post("/language", data={"lang": "zu", "next": "/account/",

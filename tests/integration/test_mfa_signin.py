@@ -12,7 +12,7 @@ from idp.extensions import db
 from idp.models import AuditEvent, Device, RecoveryCode, TotpCredential, User, UserSession
 from idp.oidc.acr import ACR_MFA, ACR_PASSWORD
 from idp.services import totp
-from idp.web import mfa as mfa_views
+from idp.web import current as mfa_views  # the recent-sign-in gate (RECENT_SIGN_IN) lives there
 from idp.web import signin_flow
 from tests.integration.test_pages_account import signed_in_client as signed_in
 from tests.integration.test_signin_flows import login, make_user
@@ -129,6 +129,13 @@ def test_recovery_code_works_once_and_warns_by_email(app, smtp_server):
     assert again.status_code == 400 and third.get("/account/").status_code == 302
 
 
+def _stepped_up(app) -> None:
+    """As after a step-up: a resident with a second factor changes factors only from an MFA session."""
+    with app.app_context():
+        db.session.execute(update(UserSession).values(acr=ACR_MFA, amr=["mfa", "otp", "pwd"]))
+        db.session.commit()
+
+
 def test_regenerating_recovery_codes_needs_a_recent_sign_in_and_voids_the_old_set(app, monkeypatch):
     client, user_id = signed_in(app)
     _, old_codes = enrol_totp(client)
@@ -136,6 +143,7 @@ def test_regenerating_recovery_codes_needs_a_recent_sign_in_and_voids_the_old_se
     stale = post_form(client, "/account/security/recovery-codes", token_from="/account/security")
     assert stale.status_code == 303 and stale.headers["Location"].startswith("/login")
     monkeypatch.setattr(mfa_views, "RECENT_SIGN_IN", 600)
+    _stepped_up(app)
     fresh = post_form(client, "/account/security/recovery-codes", token_from="/account/security")
     assert fresh.status_code == 303
     new_page = client.get(fresh.headers["Location"]).get_data(as_text=True)
@@ -156,6 +164,7 @@ def test_removing_a_factor_needs_a_recent_sign_in(app, monkeypatch, smtp_server)
     with app.app_context():
         assert db.session.scalar(db.select(TotpCredential).where(TotpCredential.user_id == user_id)) is not None
     monkeypatch.setattr(mfa_views, "RECENT_SIGN_IN", 600)
+    _stepped_up(app)
     smtp_server.clear()
     removed = post_form(client, "/account/security/app/remove", token_from="/account/security")
     assert removed.status_code == 303

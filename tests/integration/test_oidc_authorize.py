@@ -157,7 +157,7 @@ def test_consent_without_csrf_token_changes_nothing(app, client, setup):
     _, challenge = pkce_pair()
     params = authorize_params(setup[0], challenge)
     response = client.post("/authorize?" + urlencode(params), data={"decision": "allow"})
-    assert response.status_code == 400 and "Location" not in response.headers
+    assert response.status_code == 403 and "Location" not in response.headers
     with app.app_context():
         assert db.session.query(Consent).count() == 0
 

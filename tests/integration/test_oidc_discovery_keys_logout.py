@@ -49,7 +49,7 @@ def test_rotation_keeps_the_old_key_published_and_signs_with_the_new(app, client
     old_kid = client.get("/jwks.json").get_json()["keys"][0]["kid"]
     with app.app_context():
         new_kid = keys.rotate().kid
-        assert keys.keyring().signing_kid == new_kid
+        assert keys.keyring().signing_kid == old_kid  # the new key signs after its pre-publication
     kids = [k["kid"] for k in client.get("/jwks.json").get_json()["keys"]]
     assert set(kids) == {old_kid, new_kid}
 
@@ -147,7 +147,7 @@ def test_clients_create_rejects_bad_input_and_stores_nothing(app, args, message)
 def test_keys_rotate_cli(app):
     with app.app_context():
         first = keys.keyring().signing_kid
-    result = _cli(app, "keys", "rotate")
+    result = _cli(app, "keys", "rotate", "--now")
     assert result.exit_code == 0 and "new signing key" in result.output
     with app.app_context():
         app.extensions.pop(keys.CACHE, None)

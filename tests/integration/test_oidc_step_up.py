@@ -69,12 +69,12 @@ def test_asking_for_mfa_steps_up_and_the_id_token_says_so(app, client, rp, how):
     assert claims["acr"] == ACR_MFA and set(claims["amr"]) == {"pwd", "otp", "mfa"}
 
 
-def test_prompt_none_with_too_weak_a_session_is_interaction_required(app, client, rp):
+def test_prompt_none_with_too_weak_a_session_is_login_required(app, client, rp):
     login(client)
     _, challenge = pkce_pair()
     response = authorize(client, authorize_params(rp[0], challenge, acr_values=ACR_MFA, prompt="none"))
     location = response.headers["Location"]
-    assert "error=interaction_required" in location and "state=st-123" in location
+    assert "error=login_required" in location and "state=st-123" in location
 
 
 def test_a_resident_without_a_factor_is_asked_to_add_one(app, client, rp):

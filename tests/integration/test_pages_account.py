@@ -42,7 +42,7 @@ def test_profile_is_no_store_and_shows_details(app):
 
 def test_edit_name_and_csrf(app):
     client, user_id = signed_in_client(app)
-    assert client.post("/account/name", data={"name": "Nobody"}).status_code == 400
+    assert client.post("/account/name", data={"name": "Nobody"}).status_code == 403
     with app.app_context():
         assert db.session.get(User, user_id).name == "Amara Dlamini"
     token = token_of(client, "/account/name")
@@ -155,7 +155,7 @@ def test_connected_services_revoke(app):
     page = client.get("/account/services")
     html = page.get_data(as_text=True)
     assert "Billing" in html and "Permits" in html and "openid email" in html
-    assert client.post("/account/services/revoke", data={"client_id": "billing"}).status_code == 400
+    assert client.post("/account/services/revoke", data={"client_id": "billing"}).status_code == 403
     with app.app_context():
         assert db.session.get(Token, billing_token).revoked_at is None
     response = client.post("/account/services/revoke", data={"csrf_token": csrf_token(html), "client_id": "billing"})

@@ -42,6 +42,8 @@ class IdpServer:
             self.env.update(IDP_SMTP_HOST="127.0.0.1", IDP_SMTP_PORT=str(smtp_port), IDP_SMTP_STARTTLS="false")
         if share_with is not None:
             self.env["IDP_ISSUER"] = share_with.env["IDP_ISSUER"]
+            # Behind a load balancer every instance sees the issuer's host; here each has its port.
+            self.env["IDP_ALLOWED_HOSTS"] = f"localhost:{self.port}"
             self.env["IDP_REDIS_URL"] = share_with.env.get("IDP_REDIS_URL", "")
         self.env.update(extra_env or {})
         self.workers = workers

@@ -10,7 +10,7 @@ import struct
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from webauthn.helpers import bytes_to_base64url, encode_cbor
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor
 
 UP, UV, BE, BS, AT = 0x01, 0x04, 0x08, 0x10, 0x40
 
@@ -42,7 +42,7 @@ class SoftAuthenticator:
                user_verified: bool = True, resident: bool = True) -> dict:
         """A registration response to ``navigator.credentials.create`` options."""
         options = json.loads(options_json)
-        self.user_handle = options["user"]["id"].encode()
+        self.user_handle = base64url_to_bytes(options["user"]["id"])  # what a browser returns later
         client_data = self._client_data("webauthn.create", options["challenge"], origin or self.origin)
         attested = bytes(16) + struct.pack(">H", len(self.credential_id)) + self.credential_id + self._cose_key()
         flags = UP | AT | (UV if user_verified else 0)

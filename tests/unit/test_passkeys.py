@@ -173,7 +173,7 @@ def test_challenges_are_kept_for_the_ttl(rc, monkeypatch):
     monkeypatch.setattr(store, "set", lambda k, v, ttl: (seen.append((k, ttl)), real_set(k, v, ttl)))
     passkeys.registration_options(user)
     options = passkeys.authentication_options("ttl", user)
-    assert seen == [(f"webauthn:reg:{user.id}", passkeys.CHALLENGE_TTL), ("webauthn:auth:ttl", passkeys.CHALLENGE_TTL)]
+    assert seen == [(f"webauthn:reg:{user.id}:", passkeys.CHALLENGE_TTL), ("webauthn:auth:ttl", passkeys.CHALLENGE_TTL)]
     store.delete("webauthn:auth:ttl")  # what the expiry does when CHALLENGE_TTL has passed
     refused("challenge_expired", passkeys.authenticate, "ttl", key.get(options), user)
 
