@@ -5,8 +5,9 @@ Revises: a6c32bb36e7e
 Create Date: 2026-11-23 02:54:58.260335
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = '031404dad12e'

@@ -5,8 +5,9 @@ Revises:
 Create Date: 2026-11-23 00:05:51.341139
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = '191782004893'

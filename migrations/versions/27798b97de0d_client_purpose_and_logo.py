@@ -5,8 +5,9 @@ Revises: 2fded5388f68
 Create Date: 2026-11-23 03:46:57.137313
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = '27798b97de0d'

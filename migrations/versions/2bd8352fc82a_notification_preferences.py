@@ -5,8 +5,9 @@ Revises: f7a5264f569a
 Create Date: 2026-11-23 06:05:43.426555
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = '2bd8352fc82a'

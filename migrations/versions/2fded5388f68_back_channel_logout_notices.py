@@ -5,8 +5,9 @@ Revises: e3e3cdafdb5b
 Create Date: 2026-11-23 03:39:28.692157
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = '2fded5388f68'

@@ -5,8 +5,9 @@ Revises: 27798b97de0d
 Create Date: 2026-11-23 05:14:30.417120
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = '342229d25d97'

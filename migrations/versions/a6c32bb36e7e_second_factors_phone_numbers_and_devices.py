@@ -5,8 +5,9 @@ Revises: 191782004893
 Create Date: 2026-11-23 02:09:43.944079
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = 'a6c32bb36e7e'

@@ -5,8 +5,9 @@ Revises: 2bd8352fc82a
 Create Date: 2026-11-23 06:12:31.872315
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = 'd5e2e8fa1b5b'

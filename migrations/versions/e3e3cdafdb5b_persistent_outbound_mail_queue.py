@@ -5,8 +5,9 @@ Revises: 031404dad12e
 Create Date: 2026-11-23 03:23:31.421708
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = 'e3e3cdafdb5b'

@@ -5,8 +5,9 @@ Revises: 342229d25d97
 Create Date: 2026-11-23 06:02:25.126697
 
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision = 'f7a5264f569a'
