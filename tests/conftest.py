@@ -3,6 +3,7 @@ Redis when IDP_TEST_DATABASE_URL / IDP_TEST_REDIS_URL are set), a real SMTP serv
 clean tables and store between tests."""
 from __future__ import annotations
 
+import logging
 import re
 from contextlib import contextmanager
 
@@ -15,10 +16,38 @@ from idp.config import load_settings
 from idp.extensions import db
 from idp.services import delivery_worker
 from tests.support.browser import launch_chromium
+from tests.support.canary import CANARY
 from tests.support.databases import create_database, drop_database, redis_url
 from tests.support.server import TEST_SECRET, IdpServer
 from tests.support.sms_fixtures import sms_gateway  # noqa: F401  (a fixture for every test module)
 from tests.support.smtp import SmtpServer
+
+
+_handle = logging.Logger.handle
+
+
+def _handle_and_watch(logger, record):
+    """Every record any logger emits (whatever its handlers or propagation) reaches the canary."""
+    CANARY.handle(record)
+    return _handle(logger, record)
+
+
+def pytest_configure(config):
+    logging.Logger.handle = _handle_and_watch
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The canary run: no log line of the run and no answer may give a secret away."""
+    logging.Logger.handle = _handle
+    problems = CANARY.echoes + [f"log line: {line}" for line in CANARY.leaks()]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"canary run: {len(CANARY.secrets) + len(CANARY.phrases)} secrets watched over "
+                            f"{len(CANARY.lines)} log lines, {len(problems)} leaks")
+        for problem in problems[:20]:
+            reporter.write_line(f"  LEAK {problem}", red=True)
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +80,7 @@ def migrated_app(tmp_dir, smtp_port: int, prepare=None, **overrides):
     routes before the first request."""
     database_url = create_database(tmp_dir)
     application = create_app(make_settings(tmp_dir, database_url, smtp_port, **overrides))
+    CANARY.wrap(application)
     if prepare is not None:
         prepare(application)
     with application.app_context():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import requests
 
+from tests.support.canary import CANARY
 from tests.support.databases import create_database, drop_database, redis_url
 from tests.support.smtp import free_port
 
@@ -52,6 +54,11 @@ class IdpServer:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([IDP, *args], env=self.env, capture_output=True, text=True, timeout=120)
+        for flag, value in zip(args, args[1:]):  # passwords and secrets of the run join the canary's list
+            if flag in ("--password", "--secret"):
+                CANARY.remember(value)
+        for secret in re.findall(r'"client_secret": "([^"]+)"', result.stdout):
+            CANARY.remember(secret)
         if check and result.returncode != 0:
             raise AssertionError(f"idp {' '.join(args[:2])} failed: {result.stderr[-2000:]}")
         return result
@@ -87,6 +94,8 @@ class IdpServer:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self.log_path.exists():  # the server's log lines join the canary scan
+            CANARY.lines += self.log_text().splitlines()
         if self.owns_database:
             drop_database(self.database_url)
 
