@@ -22,7 +22,6 @@ from tests.support.server import TEST_SECRET, IdpServer
 from tests.support.sms_fixtures import sms_gateway  # noqa: F401  (a fixture for every test module)
 from tests.support.smtp import SmtpServer
 
-
 _handle = logging.Logger.handle
 
 
