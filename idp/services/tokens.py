@@ -94,7 +94,9 @@ def consume_code(code: str, client_id: str) -> AuthorizationCode | None:
     db.session.commit()
     if claimed != 1:
         current_app.extensions["idp.store"].set(REPLAY_MARK + str(record.id), "1", _settings().auth_code_lifetime + 60)
-        revoked = revoke_where(Token.code_id == record.id)
+        # Everything the first redemption started, refreshed descendants included.
+        families = db.session.scalars(db.select(Token.grant_id).where(Token.code_id == record.id).distinct()).all()
+        revoked = sum(revoke_grant(grant_id) for grant_id in families)
         audit.record("token.code_replayed", outcome="failure", user_id=record.user_id, client_id=record.client_id,
                      presented_by=client_id, tokens_revoked=revoked)
         return None

@@ -76,6 +76,19 @@ def test_a_code_works_once_and_a_replay_revokes_its_tokens(client, rp):
     assert refresh.get_json()["error"] == "invalid_grant"
 
 
+def test_a_replayed_code_also_revokes_the_tokens_refreshed_from_it(client, rp):
+    """Checklist 5: a replay ends everything the first redemption started, refreshed tokens too."""
+    verifier, challenge = pkce_pair()
+    code = get_code(client, rp[0], challenge)
+    first = exchange(client, rp[0], rp[1], code, verifier).get_json()
+    later = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+                        auth=rp).get_json()
+    assert introspect(client, rp, later["access_token"])["active"] is True
+    assert exchange(client, rp[0], rp[1], code, verifier).get_json()["error"] == "invalid_grant"
+    assert introspect(client, rp, later["access_token"]) == {"active": False}
+    assert introspect(client, rp, later["refresh_token"]) == {"active": False}
+
+
 def test_wrong_pkce_verifier_fails_and_consumes_the_code(client, rp):
     verifier, challenge = pkce_pair()
     code = get_code(client, rp[0], challenge)
