@@ -43,10 +43,16 @@ class StrictRequest(Request):
         return self.parameter_storage_class(_strict_pairs(self.query_string))
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
-        """Flask's ``get_json``; a body nested too deeply to parse is bad JSON like any other."""
+        """Flask's ``get_json``; a body nested too deeply to parse, or holding a NUL character
+        (written ``\\u0000`` in JSON), is bad JSON like any other."""
         try:
-            return super().get_json(force=force, silent=silent, cache=cache)
+            found = super().get_json(force=force, silent=silent, cache=cache)
         except RecursionError:
             if silent:
                 return None
             raise BadRequest("the JSON body is nested too deeply") from None
+        if found is not None and "\x00" in self.get_data(as_text=True).replace("\\u0000", "\x00"):
+            if silent:
+                return None
+            raise BadRequest("the request holds a NUL character")
+        return found

@@ -74,7 +74,7 @@ def test_item_92_invisible_characters_in_identifiers_and_names_are_refused(app, 
     assert _users(app) == ["amara@example.org"]
 
 
-@pytest.mark.parametrize("value", ["\ud800", "a\udfffb", "\ud83d"])
+@pytest.mark.parametrize("value", ["\ud800", "a\udfffb", "\ud83d", "a\u0000b"])
 def test_item_92_lone_surrogates_in_json_are_refused_cleanly(app, client, value):
     token = _token(client, "/login")
     for body in ({"next": value, "credential": {"id": value}}, {"credential": value}):
@@ -95,3 +95,15 @@ def test_item_92_undecodable_query_strings_are_400(app, client, kind):
         response = client.get(path)
         assert response.status_code == 400, path
         assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_item_92_a_nul_in_a_json_body_is_bad_json(app):
+    from flask import request
+    from werkzeug.exceptions import BadRequest
+
+    with app.test_request_context("/login/passkey", method="POST", json={"name": "a\u0000b"}):
+        with pytest.raises(BadRequest):
+            request.get_json()
+        assert request.get_json(silent=True) is None
+    with app.test_request_context("/login/passkey", method="POST", json={"name": "ab"}):
+        assert request.get_json() == {"name": "ab"}
