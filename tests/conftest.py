@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
@@ -120,6 +121,9 @@ def _clean_state(request, smtp_server):
                 for table in tables:
                     conn.execute(text(f'DELETE FROM "{table}"'))
         application.extensions["idp.store"].flush()
+        outbox = application.config["IDP_SETTINGS"].sms_outbox_dir  # texts of this test stay in it
+        for path in Path(outbox).glob("*") if outbox else ():
+            path.unlink()
         application.extensions.pop("idp.key_cache", None)
 
 

@@ -29,7 +29,8 @@ def _shape(response, email: str) -> tuple:
     """What an observer can compare (the typed address, echoed back into the form, aside)."""
     headers = sorted((k, v) for k, v in response.headers.items() if k not in VARYING)
     csp = re.sub(r"'nonce-[^']+'", "'nonce-'", response.headers.get("Content-Security-Policy", ""))
-    cookies = sorted(re.sub(r"=[^;]*", "=", h, count=1) for h in response.headers.getlist("Set-Cookie"))
+    cookies = sorted(re.sub(r"Expires=[^;]*", "Expires=", re.sub(r"=[^;]*", "=", h, count=1))
+                     for h in response.headers.getlist("Set-Cookie"))  # the value and the clock's second vary
     return response.status_code, headers, csp, cookies, blank_tokens(response.get_data(as_text=True)).replace(email, "@")
 
 
