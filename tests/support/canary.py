@@ -95,7 +95,10 @@ class Canary(logging.Handler):
                 pass
         for value in sent:
             self.remember(value)
-        return [value for value in sent if isinstance(value, str) and len(value.strip()) >= SHORTEST]
+        # A "password" that is the same text as the address typed beside it may be shown as the address.
+        public = {value for name, values in fields.items() if name not in SECRET_FIELDS for value in values}
+        return [value for value in sent if isinstance(value, str) and len(value.strip()) >= SHORTEST
+                and value not in public]
 
     def _check_answer(self, environ, sent: list[str], headers, body: bytes) -> None:
         text = body.decode("utf-8", "replace")
@@ -103,7 +106,8 @@ class Canary(logging.Handler):
         for value in sent:
             pattern = re.compile(r"(?<![A-Za-z0-9_\-])" + re.escape(value.strip()) + r"(?![A-Za-z0-9_\-])")
             if pattern.search(text) or pattern.search(header_text):
-                self.echoes.append(f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} echoed a secret it was sent")
+                self.echoes.append(f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} echoed a secret it was sent"
+                                   f" ({len(value)} characters, starting {value[:2]!r})")
         for name, value in headers:
             if name.lower() == "set-cookie" and (match := SESSION_COOKIES.match(value)):
                 self.remember(match.group(3))

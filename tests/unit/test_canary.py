@@ -55,4 +55,4 @@ def test_an_answer_echoing_what_it_was_sent_is_found():
     client = app.test_client()
     client.post("/login", data={"password": "correct horse battery"})
     client.post("/code", data={"code": "123456"})
-    assert canary.echoes == ["POST /login echoed a secret it was sent"]
+    assert canary.echoes == ["POST /login echoed a secret it was sent (21 characters, starting 'co')"]
