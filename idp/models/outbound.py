@@ -25,6 +25,8 @@ class OutboundMail(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(String(200), default="")
+    # A message whose link stops working at this time is never sent after it (given up instead).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class LogoutNotice(db.Model):

@@ -147,9 +147,12 @@ def requested_mail_allowed(address: str) -> bool:
     return throttle.add_failure("mail-requested", address.strip().lower(), 3600) <= REQUESTED_MAILS_PER_HOUR
 
 
-def notify(to: str, subject: str, template: str, *, link: str | None = None, **context) -> None:
+def notify(to: str, subject: str, template: str, *, link: str | None = None, expires_with: str | None = None,
+           **context) -> None:
     """Queue a message to a resident. Delivery happens in the background (and is retried), so the
-    page a resident sees never depends on whether an address exists or the mail server is up."""
+    page a resident sees never depends on whether an address exists or the mail server is up. A
+    message carrying a link of purpose ``expires_with`` is not sent once that link has expired."""
     from idp.services import mail
 
-    mail.send_template(to, subject, template, link=link, **context)
+    expires_at = utcnow() + LIFETIMES[expires_with] if expires_with else None
+    mail.send_template(to, subject, template, link=link, expires_at=expires_at, **context)

@@ -25,11 +25,12 @@ BACKOFF = (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)  # seconds a
 LEASE = timedelta(minutes=5)  # a claimed message is not claimed again for this long
 
 
-def enqueue(to: str, subject: str, body: str, *, console_link: str | None = None) -> int:
-    """Store a message for delivery (committed) and wake this process's delivery thread."""
+def enqueue(to: str, subject: str, body: str, *, console_link: str | None = None, expires_at=None) -> int:
+    """Store a message for delivery (committed) and wake this process's delivery thread; a message
+    with ``expires_at`` (its link's end) is given up rather than sent after that time."""
     content = json.dumps({"body": body, "link": console_link})
     row = OutboundMail(recipient=to[:254], subject=subject[:300], content_sealed=crypto.seal(content.encode(), PURPOSE),
-                       next_attempt_at=utcnow())
+                       next_attempt_at=utcnow(), expires_at=expires_at)
     db.session.add(row)
     db.session.commit()
     delivery_worker.wake("mail", row.id)
@@ -45,6 +46,10 @@ def deliver(message_id: int) -> bool | None:
     if not _claim(message_id):
         return None
     row = db.session.get(OutboundMail, message_id)
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        row.gave_up_at, row.last_error = utcnow(), "its link expired before it could be sent"
+        db.session.commit()
+        return False
     content = json.loads(crypto.unseal(row.content_sealed, PURPOSE))
     settings = current_app.config["IDP_SETTINGS"]
     message = build_message(settings.mail_from, row.recipient, row.subject, content["body"])

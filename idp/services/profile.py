@@ -63,7 +63,8 @@ def request_email_change(user: User, current_password: str, new_email: str, *, i
     else:
         raw = links.issue(user.id, links.CHANGE_EMAIL, data={"email": canonical, "old": user.email}, supersede=True)
         links.notify(canonical, _("Confirm your new email address"), "change_email",
-                     link=links.absolute_link(f"/confirm-email/{raw}"), name=user.name)
+                     link=links.absolute_link(f"/confirm-email/{raw}"), expires_with=links.CHANGE_EMAIL,
+                     name=user.name)
     links.notify(user.email, _("A change of your email address was requested"), "email_change_notice",
                  link=links.absolute_link("/forgot-password"), name=user.name, new_email=canonical)
 

@@ -46,7 +46,7 @@ def send_reset_link(user: User) -> None:
     """Mail the resident a fresh reset link (older ones stop working)."""
     raw = links.issue(user.id, links.RESET_PASSWORD, supersede=True)
     links.notify(user.email, _("Reset your eCitizen Passport password"), "reset_password",
-                 link=links.absolute_link(f"/reset-password/{raw}"), name=user.name)
+                 link=links.absolute_link(f"/reset-password/{raw}"), expires_with=links.RESET_PASSWORD, name=user.name)
 
 
 def reset_link_valid(raw: str) -> bool:

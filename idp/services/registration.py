@@ -48,7 +48,7 @@ def send_verification(user: User) -> None:
         return
     raw = links.issue(user.id, links.VERIFY_EMAIL, data={"email": user.email}, supersede=True)
     links.notify(user.email, _("Confirm your email address"), "verify_email",
-                 link=links.absolute_link(f"/verify-email/{raw}"), name=user.name)
+                 link=links.absolute_link(f"/verify-email/{raw}"), expires_with=links.VERIFY_EMAIL, name=user.name)
 
 
 def resend_verification(email: str, *, ip: str = "") -> None:
