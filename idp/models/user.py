@@ -36,6 +36,9 @@ class User(db.Model):
     # {topic: "email" | "sms" | "none"} for the city's messages; missing topics take the defaults
     # (idp.services.notifications). Security notices are not switchable and not listed here.
     notification_preferences: Mapped[dict | None] = mapped_column(JSON)
+    # Password sign-in from browsers new to the account is refused until then (the failure limit was
+    # reached); kept in the database so a restart of the store does not lift it.
+    login_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # active | locked | deactivated
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Why a locked account is locked: "self_reported" (unlocked by a password reset) or "staff".

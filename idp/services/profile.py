@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from idp.extensions import db
 from idp.models import User
 from idp.models.types import utcnow
-from idp.services import DomainError, Throttled, accounts, audit, grants, sessions, signin, throttle
+from idp.services import DomainError, Throttled, accounts, audit, grants, sessions, signin
 from idp.services import action_tokens as links
 from idp.services.registration import invalid_link
 
@@ -102,8 +102,8 @@ def change_password(user: User, current_password: str, new_password: str, *, kee
     user.password_hash = current_app.extensions["idp.hasher"].hash(new_password)
     user.password_changed_at = utcnow()
     links.invalidate(user.id, links.RESET_PASSWORD, commit=False)
+    signin.clear_account_failures(user)
     db.session.commit()
-    throttle.reset(signin.ACCOUNT, user.email)
     sessions.end_all_for_user(user.id, except_sid=keep_sid)
     grants.revoke_all_for_user(user.id)
     audit.record("password.changed", user_id=user.id, ip_address=ip)

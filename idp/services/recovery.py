@@ -8,10 +8,9 @@ from flask_babel import gettext as _
 from idp.extensions import db
 from idp.models import User
 from idp.models.types import utcnow
-from idp.services import accounts, audit, grants, sessions, throttle
+from idp.services import accounts, audit, grants, sessions, signin
 from idp.services import action_tokens as links
 from idp.services.registration import invalid_link
-from idp.services.signin import ACCOUNT
 
 SELF_REPORTED = "self_reported"  # a lock from a "this wasn't me" link: a password reset lifts it
 
@@ -78,10 +77,10 @@ def reset_password(raw: str, new_password: str, *, ip: str = "") -> User:
         user.status, user.lock_reason = "active", None
     elif closure.may_reopen(user):
         closure.reopen(user)
+    signin.clear_account_failures(user)
     db.session.commit()
     sessions.end_all_for_user(user_id)
     grants.revoke_all_for_user(user_id)
-    throttle.reset(ACCOUNT, email)
     audit.record("password.reset", user_id=user_id, ip_address=ip)
     links.notify(email, _("Your eCitizen Passport password was changed"), "password_changed",
                  link=links.absolute_link("/forgot-password"), name=name)

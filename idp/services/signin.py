@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 
 from idp.extensions import db
 from idp.models import User
+from idp.models.types import utcnow
 from idp.services import DomainError, accounts, audit, passwords, throttle
 
 ACCOUNT = "login-account"
@@ -72,6 +74,23 @@ def _count_ip_failure(ip: str) -> int:
     return throttle.add_failure(IP, ip, _settings().login_failure_window) if ip else 0
 
 
+def clear_account_failures(user: User) -> None:
+    """The resident proved who they are (right password, reset link): their failure count and any
+    lockout end (the caller commits)."""
+    throttle.reset(ACCOUNT, user.email)
+    user.login_locked_until = None
+
+
+def _locked(user: User | None) -> bool:
+    return user is not None and user.login_locked_until is not None and user.login_locked_until > utcnow()
+
+
+def _lock(user: User) -> None:
+    """Keep the lockout in the database too: a store that restarts (or is flushed) forgets counters."""
+    user.login_locked_until = utcnow() + timedelta(seconds=_settings().login_failure_window)
+    db.session.commit()
+
+
 def verify_current_password(user: User, password: str, *, ip: str = "") -> str:
     """For pages that ask again for the password: 'ok', 'bad_password' or 'throttled'
     (the same per-account limiter as sign-in)."""
@@ -82,7 +101,8 @@ def verify_current_password(user: User, password: str, *, ip: str = "") -> str:
     if attempts > settings.login_max_failures:
         return "throttled"
     if current_app.extensions["idp.hasher"].verify(user.password_hash, password):
-        throttle.reset(ACCOUNT, user.email)
+        clear_account_failures(user)
+        db.session.commit()
         return "ok"
     ip_count = _count_ip_failure(ip)
     if attempts >= settings.login_max_failures or ip_count >= settings.ip_max_failures:
@@ -114,7 +134,7 @@ def authenticate(email: str, password: str, ip: str, *, device: str = "") -> Sig
     # One counter per account whichever identifier is typed (email or mobile number).
     key = user.email if user is not None else account_key(email)
     counter, subject = (DEVICE, f"{user.id}:{device}") if known else (ACCOUNT, key)
-    blocked = _ip_throttled(ip) or (not known and _global_surge())
+    blocked = _ip_throttled(ip) or (not known and (_global_surge() or _locked(user)))
     attempts = 0 if blocked else throttle.add_failure(counter, subject, settings.login_failure_window)
     if attempts == 0 or attempts > settings.login_max_failures:
         audit.record("signin.failure", outcome="failure", user_id=user.id if user else None, ip_address=ip,
@@ -129,8 +149,12 @@ def authenticate(email: str, password: str, ip: str, *, device: str = "") -> Sig
         ip_count = _count_ip_failure(ip)
         throttle.add_failure(GLOBAL, "all", settings.login_failure_window)
         now_throttled = attempts >= settings.login_max_failures or ip_count >= settings.ip_max_failures
+        if user is not None and counter == ACCOUNT and attempts >= settings.login_max_failures:
+            _lock(user)
         return SigninResult(None, throttled=now_throttled, retry_minutes=retry_minutes() if now_throttled else 0)
     throttle.reset(counter, subject)
+    if counter == ACCOUNT:
+        user.login_locked_until = None  # committed with the sign-in below
     if passwords.is_known_leaked(password):
         _require_reset(user, ip)
         return SigninResult(None, must_reset=True)

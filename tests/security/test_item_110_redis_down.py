@@ -144,8 +144,6 @@ def test_item_110_a_database_lock_survives_the_loss_of_the_store(store_and_app):
             db.session.commit()
 
 
-@pytest.mark.xfail(strict=True, reason="gap: password-failure lockouts are counted in the store only; "
-                                        "a Redis restart forgets them (no database-persisted login lockout)")
 def test_item_110_password_lockout_survives_a_store_restart(store_and_app):
     store, app, _ = store_and_app
     browser = app.test_client()
