@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from tests.support.canary import CANARY
 from tests.support.databases import create_database, drop_database, redis_url
 from tests.support.server import TEST_SECRET, IdpServer
 from tests.support.sms_fixtures import sms_gateway  # noqa: F401  (a fixture for every test module)
-from tests.support.smtp import SmtpServer
+from tests.support.smtp import SETTLE, SmtpServer
 
 _handle = logging.Logger.handle
 
@@ -81,6 +82,8 @@ def migrated_app(tmp_dir, smtp_port: int, prepare=None, **overrides):
     database_url = create_database(tmp_dir)
     application = create_app(make_settings(tmp_dir, database_url, smtp_port, **overrides))
     CANARY.wrap(application)
+    settle = partial(delivery_worker.wait_idle, application)
+    SETTLE.append(settle)
     if prepare is not None:
         prepare(application)
     with application.app_context():
@@ -88,6 +91,7 @@ def migrated_app(tmp_dir, smtp_port: int, prepare=None, **overrides):
     try:
         yield application
     finally:
+        SETTLE.remove(settle)
         with application.app_context():
             db.engine.dispose()
         drop_database(database_url)

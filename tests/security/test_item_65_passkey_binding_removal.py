@@ -11,6 +11,7 @@ from sqlalchemy import func, update
 
 from idp.extensions import db
 from idp.models import User, WebAuthnCredential
+from idp.services import delivery_worker
 from tests.integration.test_pages_account import signed_in_client
 from tests.integration.test_signin_flows import login
 from tests.support.mfa import enrol_totp, form_token, post_form
@@ -43,6 +44,7 @@ def test_item_65_adding_a_passkey_needs_the_existing_second_factor_and_is_announ
                            '{"challenge": "AAAA", "user": {"id": "AAAA"}}'), "name": "Mine"})
     assert forged.status_code == 303 and _rows(app, user_id) == []
     stepped_up(app, user_id)
+    delivery_worker.wait_idle(app)  # the authenticator app's notice is out before the passkey's
     smtp_server.clear()
     key = SoftAuthenticator("localhost", "http://localhost")
     assert add_passkey(owner, key.create(registration_options(owner))).status_code == 200

@@ -17,6 +17,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Callables that wait until an application's queued mail went out; test fixtures register them.
+SETTLE: list = []
+
 class _Collector:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
@@ -49,6 +52,10 @@ class SmtpServer:
         self._controller.stop()
 
     def clear(self) -> None:
+        """Forget the messages so far, once every application has sent what it had queued (a late
+        message of an earlier step would otherwise look like one of the next)."""
+        for settle in list(SETTLE):
+            settle()
         with self._collector.lock:
             self._collector.messages.clear()
 
