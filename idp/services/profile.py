@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from idp.extensions import db
 from idp.models import User
 from idp.models.types import utcnow
-from idp.services import DomainError, Throttled, accounts, audit, grants, sessions, signin
+from idp.services import DomainError, Throttled, accounts, audit, grants, security_mail, sessions, signin
 from idp.services import action_tokens as links
 from idp.services.registration import invalid_link
 
@@ -109,3 +109,4 @@ def change_password(user: User, current_password: str, new_password: str, *, kee
     audit.record("password.changed", user_id=user.id, ip_address=ip)
     links.notify(user.email, _("Your eCitizen Passport password was changed"), "password_changed",
                  link=links.absolute_link("/forgot-password"), name=user.name)
+    security_mail.text(user, _("The password of your eCitizen Passport account was changed."))

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from idp.extensions import db
 from idp.models import User
 from idp.models.types import utcnow
-from idp.services import accounts, audit, grants, sessions, signin
+from idp.services import accounts, audit, grants, security_mail, sessions, signin
 from idp.services import action_tokens as links
 from idp.services.registration import invalid_link
 
@@ -84,4 +84,5 @@ def reset_password(raw: str, new_password: str, *, ip: str = "") -> User:
     audit.record("password.reset", user_id=user_id, ip_address=ip)
     links.notify(email, _("Your eCitizen Passport password was changed"), "password_changed",
                  link=links.absolute_link("/forgot-password"), name=name)
+    security_mail.text(user, _("The password of your eCitizen Passport account was changed."))
     return user

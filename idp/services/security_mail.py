@@ -1,12 +1,20 @@
 """Security notices by email: each says what happened and carries a one-tap "this wasn't me" link
-(see :mod:`idp.services.compromise`)."""
+(see :mod:`idp.services.compromise`). A resident with a verified mobile number also gets a short
+text message, so a notice reaches them even when the mailbox is the thing taken over."""
 from __future__ import annotations
 
+import logging
+
+from flask import current_app
 from flask_babel import gettext as _
 
+from idp.delivery.sms import SmsError
 from idp.models import User
 from idp.models.types import utcnow
+from idp.services import Throttled, audit
 from idp.services import action_tokens as links
+
+log = logging.getLogger(__name__)
 
 
 def _what(event: str, detail: str) -> tuple[str, str]:
@@ -43,3 +51,21 @@ def send(user: User, event: str, *, ip: str = "", detail: str = "", factor: dict
     when = utcnow().strftime("%Y-%m-%d %H:%M UTC")
     links.notify(user.email, subject, "security_notice", link=links.absolute_link(f"/not-me/{raw}"),
                         name=user.name, sentence=sentence, when=when, ip=ip)
+    text(user, sentence)
+
+
+def text(user: User, sentence: str) -> None:
+    """Text ``sentence`` to the resident's verified mobile number, if any, with what to do if it
+    was not them. Counted against the city's daily text budget; a failure is audited, never raised
+    (the email carries the same notice)."""
+    if not (user.phone_number and user.phone_verified_at):
+        return
+    from idp.services import sms_codes
+
+    message = _("eCitizen Passport: %(sentence)s If this was not you, contact the city's help desk.", sentence=sentence)
+    try:
+        sms_codes.spend_budget()
+        current_app.extensions["idp.sms"].send(user.phone_number, message)
+    except (SmsError, Throttled):
+        log.warning("security notice not texted")
+        audit.record("sms.delivery_failed", outcome="failure", user_id=user.id, purpose="security_notice")

@@ -20,6 +20,7 @@ from idp.services import (
     phones,
     recovery_codes,
     registration,
+    security_mail,
     sessions,
 )
 from idp.services import action_tokens as links
@@ -149,6 +150,8 @@ def reset_mfa(actor: User, target: User, reason: str, *, ip: str = "") -> list[s
     with in_language_of(target):
         links.notify(target.email, _("Your sign-in methods were reset"), "mfa_reset", name=target.name,
                      link=links.absolute_link("/account/security"))
+        security_mail.text(target, _("The sign-in methods of your eCitizen Passport account were reset by the "
+                                     "city's help desk."))
     return removed
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from idp.extensions import db
 from idp.models import User, UserSession
 from idp.models.types import utcnow
@@ -64,8 +62,6 @@ def test_item_107_account_link_notice_masks_the_number_and_has_a_not_me_path(app
     _follow_not_me(app, _not_me_link(notice))
 
 
-@pytest.mark.xfail(strict=True, reason="gap: security notices go to the email address only; a verified "
-                                        "phone number gets no SMS copy (checklist: every notification address)")
 def test_item_107_notices_also_reach_the_verified_phone(app, smtp_server):
     browser, _ = signed_in_client(app, email=EMAIL)
     with app.app_context():

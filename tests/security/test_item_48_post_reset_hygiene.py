@@ -4,8 +4,6 @@ and the resident is told at their address, with "this wasn't me" instructions, w
 Gap: the notice goes only by email; a verified mobile number gets no text message."""
 from __future__ import annotations
 
-import pytest
-
 from idp.extensions import db
 from idp.models import AuditEvent, Token, User, UserSession
 from idp.models.types import utcnow
@@ -52,8 +50,6 @@ def test_item_48_sessions_tokens_audit_and_notice(app, smtp_server):
     assert NEW not in body
 
 
-@pytest.mark.xfail(strict=True, reason="gap: security notices go by email only; no text message to a verified "
-                                       "mobile number")
 def test_item_48_notice_also_reaches_the_verified_mobile_number(app, smtp_server):
     user_id = make_user(app)
     with app.app_context():

@@ -90,7 +90,6 @@ def test_item_50_staff_account_mfa_reset_needs_a_second_administrator(app):
         assert db.session.scalar(db.select(TotpCredential).where(TotpCredential.user_id == other_staff)) is not None
 
 
-@pytest.mark.xfail(strict=True, reason="gap: the MFA-reset notice goes by email only, not to the verified mobile number")
 def test_item_50_mfa_reset_notice_reaches_every_channel(app, smtp_server):
     http, _ = staff_client(app)
     target = resident(app)
