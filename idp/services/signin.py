@@ -134,9 +134,9 @@ def authenticate(email: str, password: str, ip: str, *, device: str = "") -> Sig
     # One counter per account whichever identifier is typed (email or mobile number).
     key = user.email if user is not None else account_key(email)
     counter, subject = (DEVICE, f"{user.id}:{device}") if known else (ACCOUNT, key)
-    blocked = _ip_throttled(ip) or (not known and (_global_surge() or _locked(user)))
+    blocked = _ip_throttled(ip) or (not known and _global_surge())
     attempts = 0 if blocked else throttle.add_failure(counter, subject, settings.login_failure_window)
-    if attempts == 0 or attempts > settings.login_max_failures:
+    if attempts == 0 or attempts > settings.login_max_failures or (not known and _locked(user)):
         audit.record("signin.failure", outcome="failure", user_id=user.id if user else None, ip_address=ip,
                      reason="throttled")
         return SigninResult(None, throttled=True, retry_minutes=retry_minutes())
