@@ -479,6 +479,29 @@ def measure_hash(runs: int, python: str) -> list[float]:
     return json.loads(out)
 
 
+SIGN_SNIPPET = """
+import json, resource
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+message = b"x" * 400  # the signing input of a typical access token
+cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+start = cpu()
+for _ in range({n}):
+    key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+print(json.dumps((cpu() - start) * 1000 / {n}))
+"""
+
+
+def measure_rs256(runs: int, python: str) -> float:
+    """CPU milliseconds of one RSA-2048 PKCS#1 v1.5 SHA-256 signature (what every RS256 token costs at
+    least), measured in the server's Python with its ``cryptography``: the floor under tokens per CPU-second."""
+    out = subprocess.run([python, "-c", SIGN_SNIPPET.format(n=runs)], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    return json.loads(out)
+
+
 # --------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------
@@ -576,6 +599,11 @@ def render_markdown(report: dict) -> str:
                          f"(p99 {fmt(serial['extra']['p99'])} ms), the GET+POST pair p50 {fmt(serial['p50'])} ms, "
                          f"server CPU per sign-in {fmt(serial['cpu_ms_per_request'])} ms: "
                          f"{serial['extra']['p50'] / h['mean']:.2f}x the hash time for the POST")
+    sign_ms = report.get("rs256_sign_ms")
+    if sign_ms:
+        lines += ["", f"- One RS256 signature (RSA-2048, `cryptography`, single thread, server stopped) costs "
+                      f"**{fmt(sign_ms, 2)} ms** of CPU here: at most {fmt(1000 / sign_ms, 0)} tokens per CPU-second "
+                      "if nothing else ran"]
     for r in report["results"]:
         if r["error_samples"]:
             lines += ["", f"Errors in `{r['scenario']}` (first {len(r['error_samples'])}):", ""]
@@ -677,6 +705,10 @@ def main(argv=None) -> int:
                        "min": min(runs)}
         print(f"  mean {hash_result['mean']:.1f} ms, median {hash_result['median']:.1f} ms", flush=True)
 
+    print("timing 500 RS256 signatures ...", flush=True)
+    sign_ms = measure_rs256(500, args.idp_python)
+    print(f"  {sign_ms:.2f} ms CPU each", flush=True)
+
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt
 
@@ -730,6 +762,7 @@ def main(argv=None) -> int:
         "total_client_cpu": sum(r["client_cpu"] for r in results),
         "total_wall": sum(r["seconds"] for r in results),
         "hash": hash_result,
+        "rs256_sign_ms": sign_ms,
     }
     print()
     print_table(results)

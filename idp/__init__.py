@@ -58,11 +58,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     from idp.delivery.sms import make_sms_sender
     from idp.security import headers, hosts
     from idp.security.server_session import ServerSessionInterface, refuse_when_unavailable
+    from idp.services import client_cache
     from idp.services.passwords import Hasher
     from idp.store import make_store
 
     store = make_store(settings.redis_url)
     app.extensions["idp.store"] = store
+    client_cache.init_app(app)
     app.session_interface = ServerSessionInterface(store, settings.secure_cookies,
                                                    settings.session_lifetime_hours * 3600)
     # Before the CSRF check, which would otherwise read the unreadable session as empty and

@@ -128,6 +128,17 @@ def _aaguids(raw: str) -> tuple[str, ...]:
         raise ValueError("must list authenticator AAGUIDs (UUIDs), separated by commas") from None
 
 
+def _host(raw: str) -> str:
+    problem = "must be one host name with an optional :port, such as admin.id.example.gov.za"
+    try:
+        hosts = _hosts(raw)
+    except ValueError:
+        raise ValueError(problem) from None
+    if len(hosts) != 1:
+        raise ValueError(problem)
+    return hosts[0]
+
+
 def _hosts(raw: str) -> tuple[str, ...]:
     hosts = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
     for host in hosts:
@@ -188,6 +199,7 @@ _SPEC = [
     ("IDP_LOGIN_FAILURE_WINDOW", "login_failure_window", _int(60, 86400), 900),
     ("IDP_IP_MAX_FAILURES", "ip_max_failures", _int(5, 10000), 100),
     ("IDP_LOGIN_GLOBAL_MAX_FAILURES", "login_global_max_failures", _int(50, 1000000), 1000),
+    ("IDP_BOT_CHALLENGE_BITS", "bot_challenge_bits", _int(8, 24), 16),
     ("IDP_OTP_MAX_FAILURES", "otp_max_failures", _int(3, 10), 5),
     ("IDP_OTP_FAILURE_WINDOW", "otp_failure_window", _int(60, 3600), 300),
     ("IDP_OTP_LOCKOUT_FAILURES", "otp_lockout_failures", _int(10, 100), 100),
@@ -204,6 +216,9 @@ _SPEC = [
     ("IDP_SMS_TIMEOUT", "sms_timeout", _int(1, 5), 5),
     ("IDP_DASHBOARD_TIMEOUT", "dashboard_timeout", _int(1, 30), 2),
     ("IDP_REACTIVATION_DAYS", "reactivation_days", _int(0, 365), 30),
+    ("IDP_UNVERIFIED_ACCOUNT_DAYS", "unverified_account_days", _int(1, 365), 7),
+    ("IDP_AUDIT_RETENTION_DAYS", "audit_retention_days", _int(30, 3650), 365),
+    ("IDP_ONE_TIME_RECORD_DAYS", "one_time_record_days", _int(1, 365), 30),
     ("IDP_SUPPORT_EMAIL", "support_email", _text, None),
     ("IDP_SUPPORT_PHONE", "support_phone", _text, None),
     ("IDP_SUPPORT_HOURS", "support_hours", _text, None),
@@ -223,6 +238,7 @@ _SPEC = [
     ("IDP_STAFF_MFA", "staff_mfa", _choice("phishing-resistant", "any"), "phishing-resistant"),
     ("IDP_STAFF_PASSKEY_AAGUIDS", "staff_passkey_aaguids", _aaguids, ()),
     ("IDP_STAFF_SESSION_HOURS", "staff_session_hours", _int(1, 24), 12),
+    ("IDP_ADMIN_HOST", "admin_host", _host, None),
     ("IDP_AUDIT_EXPORTS_PER_HOUR", "audit_exports_per_hour", _int(1, 100), 10),
     ("IDP_CLIENT_SECRET_OVERLAP", "client_secret_overlap", _int(0, 168), 24),
     ("IDP_METRICS_TOKEN", "metrics_token", _secret_key, None),
@@ -266,6 +282,7 @@ class Settings:
     login_failure_window: int = 900
     ip_max_failures: int = 100
     login_global_max_failures: int = 1000
+    bot_challenge_bits: int = 16
     otp_max_failures: int = 5
     otp_failure_window: int = 300
     otp_lockout_failures: int = 100
@@ -282,6 +299,9 @@ class Settings:
     sms_timeout: int = 5
     dashboard_timeout: int = 2
     reactivation_days: int = 30
+    unverified_account_days: int = 7
+    audit_retention_days: int = 365
+    one_time_record_days: int = 30
     support_email: str | None = None
     support_phone: str | None = None
     support_hours: str | None = None
@@ -301,6 +321,7 @@ class Settings:
     staff_mfa: str = "phishing-resistant"
     staff_passkey_aaguids: tuple[str, ...] = ()
     staff_session_hours: int = 12
+    admin_host: str | None = None
     audit_exports_per_hour: int = 10
     client_secret_overlap: int = 24
     metrics_token: str | None = None
@@ -345,6 +366,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.webauthn_rp_id and not (issuer_host == settings.webauthn_rp_id
                                         or issuer_host.endswith("." + settings.webauthn_rp_id)):
         problems.append("IDP_WEBAUTHN_RP_ID: must be the issuer's host name or a parent domain of it")
+    if settings.admin_host:
+        admin_name = urlsplit("http://" + settings.admin_host).hostname or ""
+        rp_id = settings.webauthn_rp_id or issuer_host
+        if admin_name == issuer_host:
+            problems.append("IDP_ADMIN_HOST: must differ from the issuer's host (it gives the console an origin "
+                            "of its own)")
+        elif not (admin_name == rp_id or admin_name.endswith("." + rp_id)):
+            problems.append("IDP_ADMIN_HOST: must be under the WebAuthn RP ID (IDP_WEBAUTHN_RP_ID, by default the issuer's "
+                            "host), or staff passkeys would not work there")
     if problems:
         raise ConfigError(problems)
 

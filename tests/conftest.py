@@ -20,6 +20,7 @@ from idp.services import delivery_worker
 from tests.support.browser import launch_chromium
 from tests.support.canary import CANARY
 from tests.support.databases import create_database, drop_database, redis_url
+from tests.support.oidc import login, make_client, make_user
 from tests.support.server import TEST_SECRET, IdpServer
 from tests.support.sms_fixtures import sms_gateway  # noqa: F401  (a fixture for every test module)
 from tests.support.smtp import SETTLE, SmtpServer
@@ -68,6 +69,7 @@ def make_settings(tmp_dir, database_url: str, smtp_port: int, **overrides):
         "IDP_SMTP_HOST": "127.0.0.1",
         "IDP_SMTP_PORT": str(smtp_port),
         "IDP_SMTP_STARTTLS": "false",
+        "IDP_BOT_CHALLENGE_BITS": "8",  # test clients solve it in Python: keep it quick
     }
     if redis_url(1):
         env["IDP_REDIS_URL"] = redis_url(1)
@@ -97,6 +99,31 @@ def migrated_app(tmp_dir, smtp_port: int, prepare=None, **overrides):
         drop_database(database_url)
 
 
+# Tests empty the append-only audit trail too: with a permit that covers every event.
+AUDIT_PURGE_PERMIT = "INSERT INTO audit_purge_permits (before) VALUES ('9999-12-31 00:00:00')"
+
+
+def empty_tables(application) -> None:
+    """Empty every table of ``application``'s database."""
+    with application.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        tables.sort(key=lambda name: name != "audit_events")  # while the permit is there
+        with db.engine.begin() as conn:
+            conn.execute(text(AUDIT_PURGE_PERMIT))
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+def empty_tables_and_store(application) -> None:
+    """Empty a test module's own application (its store and every table) after a test."""
+    application.extensions["idp.store"].flush()
+    empty_tables(application)
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory, smtp_server):
     with migrated_app(tmp_path_factory.mktemp("app"), smtp_server.port) as application:
@@ -115,20 +142,14 @@ def _clean_state(request, smtp_server):
     smtp_server.clear()
     if application is None:
         return
+    empty_tables(application)
     with application.app_context():
-        db.session.remove()
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    conn.execute(text(f'DELETE FROM "{table}"'))
         application.extensions["idp.store"].flush()
         outbox = application.config["IDP_SETTINGS"].sms_outbox_dir  # texts of this test stay in it
         for path in Path(outbox).glob("*") if outbox else ():
             path.unlink()
         application.extensions.pop("idp.key_cache", None)
+        application.extensions["idp.client_cache"].clear()
 
 
 @pytest.fixture
@@ -140,6 +161,15 @@ def ctx(app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def rp(app, client):
+    """A confidential client (client_id, secret) and the resident signed in on ``client``."""
+    client_id, secret = make_client(app)
+    make_user(app)
+    login(client)
+    return client_id, secret
 
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -154,8 +184,11 @@ def page_without_tokens(response) -> str:
 
 
 def blank_tokens(html: str) -> str:
-    """HTML with the CSRF token values (form fields and the meta tag for scripts) blanked."""
+    """HTML with the CSRF token values (form fields and the meta tag for scripts) and the sign-in
+    page's bot-challenge puzzle blanked."""
     html = CSRF_RE.sub('name="csrf_token" value=""', html)
+    html = re.sub(r'data-bot-puzzle="[^"]*"( id="bot_challenge" name="bot_challenge" type="hidden") value="[^"]*"',
+                  r'data-bot-puzzle=""\1 value=""', html)
     return re.sub(r'<meta name="csrf-token" content="[^"]*">', '<meta name="csrf-token" content="">', html)
 
 

@@ -1,5 +1,6 @@
 """The ``idp`` command: ``idp db upgrade``, ``idp users …``, ``idp clients …``, ``idp keys rotate``,
-``idp accounts import``, ``idp link-requests …``, ``idp mail status|retry``, ``idp serve``, ``idp demo``."""
+``idp accounts import``, ``idp link-requests …``, ``idp mail status|retry``, ``idp retention run``,
+``idp serve``, ``idp demo``."""
 from __future__ import annotations
 
 import click
@@ -21,10 +22,10 @@ def main() -> None:
 
 def register(app: Flask) -> None:
     """Attach the IdP's command groups to the app's CLI."""
-    from idp.cli import clients, demo, keys, link_requests, mail, municipal_register, serve, users
+    from idp.cli import clients, demo, keys, link_requests, mail, municipal_register, retention, serve, users
 
     for command in (users.users, clients.clients, keys.keys, municipal_register.accounts, link_requests.link_requests,
-                    mail.mail, serve.serve, demo.demo):
+                    mail.mail, retention.retention, serve.serve, demo.demo):
         app.cli.add_command(command)
 
 

@@ -31,9 +31,12 @@ class IdpGunicorn(BaseApplication):
 
     def load(self):
         from idp import create_app
+        from idp.services import delivery_worker
 
         _hide_server_banner()
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        delivery_worker.start(app)
+        return app
 
 
 def _access_logger_class():

@@ -1,11 +1,11 @@
-"""``idp users create`` and ``idp users grant-role``."""
+"""``idp users create``, ``idp users grant-role`` and ``idp users force-reset``."""
 from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
 
 from idp.extensions import db
-from idp.services import DomainError, accounts, audit
+from idp.services import DomainError, accounts, audit, breach
 
 ROLES = ("support", "administrator")
 
@@ -45,3 +45,30 @@ def grant_role(email: str, role: str) -> None:
         db.session.commit()
     audit.record("user.role_granted", user_id=user.id, role=role, via="cli")
     click.echo(f"{user.email} now has role {role}")
+
+
+@users.command("force-reset")
+@click.option("--all", "everyone", is_flag=True, help="Every resident with a password.")
+@click.option("--email", "emails", multiple=True, help="An affected resident's address (repeatable).")
+@click.option("--incident", required=True,
+              help="What happened, in a few plain sentences: quoted in every resident's notice.")
+@click.option("--reason", required=True, help="Why (kept in the audit trail), e.g. the incident number.")
+@click.option("--dry-run", is_flag=True, help="Only count the residents it would reset.")
+@with_appcontext
+def force_reset(everyone: bool, emails: tuple[str, ...], incident: str, reason: str, dry_run: bool) -> None:
+    """Breach response (POPIA s22): switch off the passwords of the affected residents, end their
+    sessions and tokens, mail each the notice (what happened, what it may mean, what was done, what
+    to do) and print a draft of the report to the Information Regulator."""
+    if everyone == bool(emails):
+        raise click.UsageError("give either --all or one or more --email")
+    try:
+        user_ids = breach.affected(everyone=everyone, emails=emails)
+        if dry_run:
+            click.echo(f"would reset {len(user_ids)} residents")
+            return
+        outcome = breach.force_reset(user_ids, incident=incident, reason=reason)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"passwords switched off and notices queued for {outcome.residents} residents")
+    click.echo()
+    click.echo(breach.regulator_draft(outcome, incident))

@@ -1,6 +1,7 @@
 """Database models. They hold data and its constraints, and know nothing of HTTP."""
 from idp.models.action_token import ActionToken
-from idp.models.audit import AuditEvent
+from idp.models.approval import ApprovalRequest
+from idp.models.audit import AuditEvent, AuditPurgePermit
 from idp.models.client import Client
 from idp.models.consent import Consent
 from idp.models.factors import Device, RecoveryCode, TotpCredential, WebAuthnCredential
@@ -13,6 +14,6 @@ from idp.models.token import Token
 from idp.models.user import User
 
 __all__ = [
-    "AccountLink", "ActionToken", "AuditEvent", "AuthorizationCode", "Client", "Consent", "Device", "LinkRequest", "LogoutNotice", "MunicipalAccount", "OutboundMail", "RecoveryCode",
+    "AccountLink", "ActionToken", "ApprovalRequest", "AuditEvent", "AuditPurgePermit", "AuthorizationCode", "Client", "Consent", "Device", "LinkRequest", "LogoutNotice", "MunicipalAccount", "OutboundMail", "RecoveryCode",
     "SigningKey", "Token", "TotpCredential", "User", "UserSession", "WebAuthnCredential",
 ]

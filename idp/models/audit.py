@@ -22,3 +22,13 @@ class AuditEvent(db.Model):
     client_id: Mapped[str | None] = mapped_column(String(64), index=True)
     ip_address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class AuditPurgePermit(db.Model):
+    """The one way past the database's append-only guard on audit_events: while a row here says
+    ``before``, events older than that may be deleted, in the same transaction (retention). The
+    guard's triggers are in migration 'audit events are append-only'."""
+    __tablename__ = "audit_purge_permits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    before: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -33,6 +33,7 @@ from idp.security.headers import allow_form_target
 from idp.services import audit, clients, consent
 from idp.services.keys import keyring
 from idp.web import current
+from idp.web.forms import ConfirmForm
 
 bp = Blueprint("oidc", __name__)
 
@@ -167,6 +168,11 @@ def authorize():
             return _redirect_error(redirect_uri, "login_required",
                                    "a stronger sign-in is needed than the current session has", state)
         return redirect(url_for("mfa.step_up", acr=wanted_acr, next=request.full_path.rstrip("?")), code=302)
+    if not user.email_verified:  # an unconfirmed registration may be someone else's address (checklist 35)
+        if "none" in prompts:
+            return _redirect_error(redirect_uri, "interaction_required", "the email address is not confirmed yet", state)
+        return render_template("oidc/confirm_email_first.html", client=client, user=user, form=ConfirmForm(),
+                               again=request.full_path.rstrip("?")), 403
     scope = grant.request.payload.scope or ""
     needs_consent = not client.first_party and (
         "consent" in prompts or not consent.covers(user.id, client.client_id, scope))

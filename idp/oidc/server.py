@@ -8,15 +8,18 @@ import time
 from datetime import datetime, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.integrations.flask_oauth2.errors import raise_http_exception
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
     InvalidClientError,
     InvalidRequestError,
     InvalidScopeError,
+    MissingAuthorizationError,
     OAuth2Error,
     UnsupportedResponseTypeError,
+    UnsupportedTokenTypeError,
 )
-from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
+from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -35,7 +38,23 @@ from idp.oidc import claims as claim_rules
 from idp.services import audit, clients, tokens
 from idp.services.keys import JWS_ALGORITHMS, keyring
 
-require_oauth = ResourceProtector()
+
+class Protector(ResourceProtector):
+    """Authlib's resource protector, answering a request that carries no bearer token (none at all,
+    or another scheme) as RFC 6750 §3.1 asks: 401 with a bare ``Bearer`` challenge and no error code
+    (Authlib sends a made-up ``missing_authorization``)."""
+
+    def raise_error_response(self, error):
+        if isinstance(error, (MissingAuthorizationError, UnsupportedTokenTypeError)):
+            if request.headers.get("Authorization", "").strip().lower().startswith("bearer"):
+                error = InvalidTokenError()  # the Bearer scheme with an empty token
+            else:
+                raise_http_exception(401, "{}", {"WWW-Authenticate": "Bearer", "Content-Type": "application/json",
+                                                "Cache-Control": "no-store"})
+        super().raise_error_response(error)
+
+
+require_oauth = Protector()
 
 
 def _issuer() -> str:
@@ -247,7 +266,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 
 
 def _query_client(client_id):
-    return clients.find_client(client_id)
+    return clients.find_client(client_id, cached=True)
 
 
 def _save_token(token, request):

@@ -34,6 +34,7 @@ def allow_return_to(next_url: str | None) -> None:
 
 REPORT_PATH = "/csp-report"
 REPORT_MAX_BYTES = 16 * 1024
+REPORTS_PER_HOUR = 100  # per client address
 _REPORT_FIELDS = ("effective-directive", "effectiveDirective", "violated-directive", "blocked-uri", "blockedURL",
                   "document-uri", "documentURL", "disposition")
 
@@ -54,10 +55,16 @@ def _where(value: object) -> str:
 
 def csp_report():
     """Browsers' reports of content the policy blocked (``report-uri`` and the Reporting API):
-    logged in short, sanitised form for the operators; always 204. Bodies over 16 KB are 413."""
+    logged in short, sanitised form for the operators; 204. Bodies over 16 KB are 413; past
+    ``REPORTS_PER_HOUR`` requests from one address, 429 (nothing logged), so nobody can flood the log."""
     import json
     import logging
 
+    from idp.services import throttle
+    from idp.web import current
+
+    if throttle.add_failure("csp-report", current.client_ip(), 3600) > REPORTS_PER_HOUR:
+        return "", 429, {"Retry-After": "3600"}
     if (request.content_length or 0) > REPORT_MAX_BYTES:
         return "", 413
     raw = request.get_data(cache=False)[:REPORT_MAX_BYTES + 1]

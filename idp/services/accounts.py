@@ -39,11 +39,19 @@ def _scripts(text: str) -> set[str]:
 
 
 def find_by_email(email: str) -> User | None:
+    """The account with this address. A registration never confirmed within
+    IDP_UNVERIFIED_ACCOUNT_DAYS is deleted when met (checklist 35), so the address is free again."""
+    from idp.services import retention
+
     try:
         canonical = canonical_email(email)
     except DomainError:
         return None
-    return db.session.scalar(db.select(User).where(User.email == canonical))
+    user = db.session.scalar(db.select(User).where(User.email == canonical))
+    if user is not None and not user.email_verified and retention.expired_registration(user):
+        retention.delete_registration(user)
+        return None
+    return user
 
 
 def check_password_policy(password: str, *, email: str = "", name: str = "") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func
@@ -25,6 +25,22 @@ class Filters:
     outcome: str = ""
     since: date | None = None
     until: date | None = None
+
+    def chosen(self) -> dict[str, str]:
+        """The filters set, as text: for the audit trail and an export request."""
+        return {name: str(value) for name, value in asdict(self).items() if value not in (None, "")}
+
+    @classmethod
+    def from_chosen(cls, chosen: dict[str, str]) -> Filters:
+        """The filters :meth:`chosen` gave."""
+        def number(name):
+            return int(chosen[name]) if name in chosen else None
+
+        def day(name):
+            return date.fromisoformat(chosen[name]) if name in chosen else None
+
+        return cls(event=chosen.get("event", ""), user_id=number("user_id"), actor_id=number("actor_id"),
+                   outcome=chosen.get("outcome", ""), since=day("since"), until=day("until"))
 
 
 def _select(filters: Filters):

@@ -14,7 +14,7 @@ from idp.models import Client
 from idp.models.types import utcnow
 from idp.oidc.claims import SCOPES as SUPPORTED_SCOPES
 from idp.security.crypto import keyed_digests
-from idp.services import DomainError
+from idp.services import DomainError, client_cache
 
 SUPPORTED_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -151,10 +151,15 @@ def find_api_owner(resource: str | None) -> Client | None:
     return None if owner is None or owner.disabled else owner
 
 
-def find_client(client_id: str | None) -> Client | None:
+def find_client(client_id: str | None, *, cached: bool = False) -> Client | None:
+    """The active client ``client_id``. ``cached``: a read-only copy kept between requests (see
+    :mod:`idp.services.client_cache`), for the OAuth endpoints that look their caller up each time."""
     if not client_id or len(client_id) > 64:
         return None
-    client = db.session.scalar(db.select(Client).where(Client.client_id == client_id))
+    if cached:
+        client = client_cache.lookup(client_id)
+    else:
+        client = db.session.scalar(db.select(Client).where(Client.client_id == client_id))
     return None if client is None or client.disabled else client
 
 

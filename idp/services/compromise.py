@@ -26,13 +26,25 @@ def report(raw: str, *, ip: str = "") -> None:
     if user.status == "active":
         user.status = "locked"
         user.lock_reason = SELF_REPORTED
+    kept = _keep_email(user, token.data.get("keep_email"))
     db.session.commit()
     _remove_reported_factor(user, token.data.get("factor") or {})
     ended = sessions.end_all_for_user(user.id)
     revoked = grants.revoke_all_for_user(user.id)
     audit.record("account.reported_compromise", user_id=user.id, ip_address=ip,
-                 event_reported=token.data.get("event", ""), sessions=ended, tokens=revoked)
+                 event_reported=token.data.get("event", ""), sessions=ended, tokens=revoked, email_kept=kept)
     recovery.send_reset_link(user)
+
+
+def _keep_email(user: User, address: str | None) -> bool:
+    """For a reported change of address: cancel a pending change and, if it already happened, put
+    the reported-from address back (unless another account took it meanwhile). Not committed."""
+    if not address:
+        return False
+    links.invalidate(user.id, links.CHANGE_EMAIL, commit=False)
+    if user.email != address and db.session.scalar(db.select(User.id).where(User.email == address)) is None:
+        user.email, user.email_verified = address, True
+    return user.email == address
 
 
 def _remove_reported_factor(user: User, factor: dict) -> None:

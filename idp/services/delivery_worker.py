@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -24,8 +25,17 @@ EXTENSION = "idp.delivery_worker"
 CHANNELS: dict[str, tuple[Callable[[int], object], Callable[[], object]]] = {}
 
 
+# Jobs run at every sweep after the queues; each decides for itself whether it is due.
+PERIODIC: list[Callable[[], object]] = []
+
+
 def register(channel: str, deliver_one: Callable[[int], object], deliver_due: Callable[[], object]) -> None:
     CHANNELS[channel] = (deliver_one, deliver_due)
+
+
+def every_sweep(job: Callable[[], object]) -> None:
+    """Run ``job`` (in an app context) at each sweep of every process's worker."""
+    PERIODIC.append(job)
 
 
 class _DeliveryThread:
@@ -36,18 +46,23 @@ class _DeliveryThread:
         self.thread.start()
 
     def _run(self) -> None:
+        last_sweep = time.monotonic()
         while True:
             try:
-                item = self.inbox.get(timeout=SWEEP_EVERY)
+                item = self.inbox.get(timeout=max(0.0, last_sweep + SWEEP_EVERY - time.monotonic()))
             except queue.Empty:
                 item = None
+            sweep = time.monotonic() >= last_sweep + SWEEP_EVERY  # also when items keep arriving
             try:
                 with self.app.app_context():
                     if item is not None:
                         CHANNELS[item[0]][0](item[1])
-                    else:
+                    if sweep:
+                        last_sweep = time.monotonic()
                         for _, deliver_due in CHANNELS.values():
                             deliver_due()
+                        for job in PERIODIC:
+                            job()
                     db.session.remove()
             except Exception:  # keep the thread alive whatever happens; the sweep retries
                 log.exception("delivery thread error")
@@ -112,6 +127,12 @@ def _thread(app: Flask) -> _DeliveryThread:
             if worker is None or not worker.thread.is_alive():
                 worker = app.extensions[EXTENSION] = _DeliveryThread(app)
     return worker
+
+
+def start(app: Flask) -> None:
+    """Start this process's worker now (a server does, at start): what waits in the queues from
+    before a restart is retried, and the periodic jobs run, without waiting for new work."""
+    _thread(app)
 
 
 def wake(channel: str, item_id: int) -> None:

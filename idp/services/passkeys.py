@@ -48,9 +48,15 @@ def _settings():
     return current_app.config["IDP_SETTINGS"]
 
 
-def _origin() -> str:
-    parts = urlsplit(_settings().issuer)
-    return f"{parts.scheme}://{parts.netloc}"
+def _origins() -> list[str]:
+    """The origins a ceremony may come from: the issuer's, and the staff console's (IDP_ADMIN_HOST)."""
+    settings = _settings()
+    issuer = urlsplit(settings.issuer)
+    origins = [f"{issuer.scheme}://{issuer.netloc}"]
+    if settings.admin_host:  # a name alone takes the issuer's port
+        port = f":{issuer.port}" if issuer.port and ":" not in settings.admin_host else ""
+        origins.append(f"{issuer.scheme}://{settings.admin_host}{port}")
+    return origins
 
 
 def _store():
@@ -160,7 +166,7 @@ def register(user: User, credential: dict | str, name: str, flow: str = "") -> W
         _same_origin_only(data)
         verified = webauthn.verify_registration_response(
             credential=data, expected_challenge=base64url_to_bytes(challenge), expected_rp_id=_settings().webauthn_rp_id,
-            expected_origin=_origin(), require_user_verification=False, supported_pub_key_algs=ALGORITHMS)
+            expected_origin=_origins(), require_user_verification=False, supported_pub_key_algs=ALGORITHMS)
     except (WebAuthnException, ValueError, KeyError, TypeError):
         audit.record("passkey.added", outcome="failure", user_id=user.id, reason="verification")
         raise _failed() from None
@@ -237,7 +243,7 @@ def authenticate(flow: str, credential: dict | str, user: User | None = None) ->
         _same_origin_only(data)
         verified = webauthn.verify_authentication_response(
             credential=data, expected_challenge=base64url_to_bytes(state["challenge"]),
-            expected_rp_id=_settings().webauthn_rp_id, expected_origin=_origin(),
+            expected_rp_id=_settings().webauthn_rp_id, expected_origin=_origins(),
             credential_public_key=row.public_key, credential_current_sign_count=0,
             require_user_verification=passwordless)
     except (WebAuthnException, ValueError, KeyError, TypeError):

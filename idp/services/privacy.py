@@ -26,7 +26,9 @@ from idp.models import (
 )
 from idp.models.types import utcnow
 from idp.services import DomainError, audit, grants, municipal, notifications, sessions
-from idp.services.support import _guard, _reason
+from idp.services.support import guard, reason_text
+
+ERASED = "erased"  # lock_reason of an erased account's empty shell
 
 
 def _iso(value) -> str | None:
@@ -71,8 +73,8 @@ def export(user: User) -> dict:
 
 def deactivate(actor: User, target: User, reason: str, *, ip: str = "") -> None:
     """Block sign-in and end every session and token; history is kept and it can be undone."""
-    _guard(actor, target)
-    why = _reason(reason)
+    guard(actor, target)
+    why = reason_text(reason)
     if target.status == "deactivated":
         raise DomainError("already_deactivated", _("The account is already deactivated."))
     before = target.status
@@ -85,8 +87,8 @@ def deactivate(actor: User, target: User, reason: str, *, ip: str = "") -> None:
 
 
 def reactivate(actor: User, target: User, reason: str, *, ip: str = "") -> None:
-    _guard(actor, target)
-    why = _reason(reason)
+    guard(actor, target)
+    why = reason_text(reason)
     if target.status != "deactivated" or target.email.endswith("@erased.invalid"):
         raise DomainError("not_deactivated", _("Only a deactivated (not erased) account can be reactivated."))
     target.status, target.lock_reason, target.deactivated_at = "active", None, None
@@ -98,25 +100,42 @@ def reactivate(actor: User, target: User, reason: str, *, ip: str = "") -> None:
 def erase(actor: User, target: User, reason: str, *, ip: str = "") -> None:
     """Remove the resident's personal data for good. The account row stays as an empty shell so the
     audit trail keeps its pseudonymous number; addresses in that trail are removed too."""
-    _guard(actor, target)
-    why = _reason(reason)
+    guard(actor, target)
+    why = reason_text(reason)
     user_id = target.id
     erase_data(target)
     audit.record("account.erased", user_id=user_id, actor_id=actor.id, ip_address=ip, reason=why)
 
 
-def erase_data(target: User) -> None:
-    """The erasure itself (staff's erase and a resident's own request share it)."""
-    user_id = target.id
-    sessions.end_all_for_user(user_id)  # departments are told (back-channel logout) before the rows go
+def delete_records_of(user_id: int) -> None:
+    """End the resident's sessions (departments are told by back-channel logout before the rows go),
+    delete every record that belongs to them and take addresses out of their audit trail. Not committed."""
+    sessions.end_all_for_user(user_id)
     for model in (TotpCredential, RecoveryCode, WebAuthnCredential, Device, Consent, AccountLink, LinkRequest,
                   ActionToken, AuthorizationCode, Token, UserSession):
         db.session.execute(delete(model).where(model.user_id == user_id))
+    db.session.execute(update(AuditEvent).where(AuditEvent.user_id == user_id).values(ip_address=None))
+
+
+def discard_unconfirmed_details(user: User) -> None:
+    """Whoever registered an address they never confirmed may not be its owner: when the owner takes
+    the account over (a password reset proves the mailbox), what was set before goes (checklist 35):
+    sessions, second factors, links, consents and tokens, the name, the phone number and the
+    preferences. Committed."""
+    delete_records_of(user.id)
+    user.name, user.given_name, user.family_name = "", None, None
+    user.phone_number, user.phone_verified_at, user.sms_second_factor = None, None, False
+    user.notification_preferences = None
+    db.session.commit()
+
+
+def erase_data(target: User) -> None:
+    """The erasure itself (staff's erase, a resident's own request and the retention job share it)."""
+    delete_records_of(target.id)
     target.email = f"{uuid.uuid4().hex}@erased.invalid"
     target.email_verified = False
     target.name, target.given_name, target.family_name, target.locale = "", None, None, None
     target.phone_number, target.phone_verified_at, target.sms_second_factor = None, None, False
     target.password_hash, target.roles = None, []
-    target.status, target.lock_reason = "deactivated", "erased"
-    db.session.execute(update(AuditEvent).where(AuditEvent.user_id == user_id).values(ip_address=None))
+    target.status, target.lock_reason = "deactivated", ERASED
     db.session.commit()

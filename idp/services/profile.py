@@ -65,8 +65,10 @@ def request_email_change(user: User, current_password: str, new_email: str, *, i
         links.notify(canonical, _("Confirm your new email address"), "change_email",
                      link=links.absolute_link(f"/confirm-email/{raw}"), expires_with=links.CHANGE_EMAIL,
                      name=user.name)
+    # "This wasn't me" keeps the address: it cancels the change, or undoes it (checklist 35).
+    revert = links.issue(user.id, links.NOT_ME, data={"event": "email.change_requested", "keep_email": user.email})
     links.notify(user.email, _("A change of your email address was requested"), "email_change_notice",
-                 link=links.absolute_link("/forgot-password"), name=user.name, new_email=canonical)
+                 link=links.absolute_link(f"/not-me/{revert}"), name=user.name, new_email=canonical)
 
 
 def email_change_link_valid(raw: str) -> bool:

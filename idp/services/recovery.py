@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from idp.extensions import db
 from idp.models import User
 from idp.models.types import utcnow
-from idp.services import accounts, audit, grants, security_mail, sessions, signin
+from idp.services import accounts, audit, grants, privacy, security_mail, sessions, signin
 from idp.services import action_tokens as links
 from idp.services.registration import invalid_link
 
@@ -70,6 +70,9 @@ def reset_password(raw: str, new_password: str, *, ip: str = "") -> User:
         audit.record("password.reset", outcome="failure", user_id=user_id, ip_address=ip, reason="invalid_link")
         raise invalid_link()
     user = db.session.get(User, user_id)
+    if not user.email_verified:  # the mailbox's owner takes over a registration made with their address
+        privacy.discard_unconfirmed_details(user)
+        name = ""
     user.password_hash = new_hash
     user.password_changed_at = utcnow()
     user.email_verified = True  # the link proved control of the mailbox

@@ -26,6 +26,8 @@ class SigninResult:
     user: User | None
     throttled: bool = False
     retry_minutes: int = 0
+    # The bot challenge was demanded and not solved: the password was not checked.
+    challenge_failed: bool = False
     # The password was right but is on a list of leaked passwords: no sign-in, a reset link was mailed.
     must_reset: bool = False
 
@@ -110,31 +112,44 @@ def verify_current_password(user: User, password: str, *, ip: str = "") -> str:
     return "bad_password"
 
 
-def _global_surge() -> bool:
-    """Whether failed sign-ins over all accounts reached ``IDP_LOGIN_GLOBAL_MAX_FAILURES`` within
-    the window: then only browsers known to the account they sign in to are let through."""
+def _global_failures() -> int:
+    """Failed sign-ins over all accounts within the window. From ``IDP_LOGIN_GLOBAL_MAX_FAILURES``
+    (a surge: credential stuffing) browsers new to an account must solve the bot challenge; from
+    twice that they are refused outright, and only browsers known to the account sign in."""
+    return throttle.failures(GLOBAL, "all")
+
+
+def _challenge_demanded(key: str) -> bool:
+    """For a browser new to the account: half the account's failure limit used, or a surge."""
     settings = _settings()
-    return throttle.failures(GLOBAL, "all") >= settings.login_global_max_failures
+    return (throttle.failures(ACCOUNT, key) >= settings.login_max_failures // 2
+            or _global_failures() >= settings.login_global_max_failures)
 
 
-def authenticate(email: str, password: str, ip: str, *, device: str = "") -> SigninResult:
+def authenticate(email: str, password: str, ip: str, *, device: str = "",
+                 challenge: tuple[str | None, str | None] = (None, None)) -> SigninResult:
     """The resident when the email and password are right and the account may sign in.
 
     Unknown address, wrong password, locked or deactivated account: the same result, after the
-    same argon2 work. Over a limit (per account, per client address, or the global one during a
-    surge), the password is not even checked. ``device`` is the browser's id: a browser that has
-    signed in to the account before has its own per-account counter and passes a global surge.
-    A right password that is on a list of leaked passwords signs nobody in: a reset link is
-    mailed instead (``must_reset``)."""
-    from idp.services import devices
+    same argon2 work. Over a limit (per account, per client address, or twice the global one),
+    the password is not even checked, nor when the bot challenge is demanded and ``challenge``
+    (puzzle token, answer) does not solve it. ``device`` is the browser's id: a browser that has
+    signed in to the account before has its own per-account counter, is never challenged and
+    passes a surge. A right password that is on a list of leaked passwords signs nobody in: a
+    reset link is mailed instead (``must_reset``)."""
+    from idp.services import bot_challenge, devices
 
     settings = _settings()
     user = find_account(email)
     known = user is not None and devices.is_known(user, device)
     # One counter per account whichever identifier is typed (email or mobile number).
     key = user.email if user is not None else account_key(email)
+    if not known and _challenge_demanded(key) and not bot_challenge.solved(*challenge):
+        audit.record("signin.failure", outcome="failure", user_id=user.id if user else None, ip_address=ip,
+                     reason="bot_challenge")
+        return SigninResult(None, challenge_failed=True)
     counter, subject = (DEVICE, f"{user.id}:{device}") if known else (ACCOUNT, key)
-    blocked = _ip_throttled(ip) or (not known and _global_surge())
+    blocked = _ip_throttled(ip) or (not known and _global_failures() >= 2 * settings.login_global_max_failures)
     attempts = 0 if blocked else throttle.add_failure(counter, subject, settings.login_failure_window)
     if attempts == 0 or attempts > settings.login_max_failures or (not known and _locked(user)):
         audit.record("signin.failure", outcome="failure", user_id=user.id if user else None, ip_address=ip,

@@ -27,14 +27,17 @@ from idp.services import action_tokens as links
 
 STAFF_LOCK = "staff"
 ROLES = ("support", "administrator")
+SUPPORT, ADMINISTRATOR = ROLES
 
 
-def _guard(actor: User, target: User) -> None:
+def guard(actor: User, target: User) -> None:
+    """Refuse a console action of a staff member on their own account."""
     if actor.id == target.id:
         raise DomainError("own_account", _("Staff cannot act on their own account from the console."))
 
 
-def _reason(reason: str) -> str:
+def reason_text(reason: str) -> str:
+    """The reason for the audit trail, whitespace collapsed; 3 to 500 characters or DomainError."""
     text = " ".join((reason or "").split())
     if not 3 <= len(text) <= 500:
         raise DomainError("reason_required", _("Give a reason (3 to 500 characters): it goes in the audit trail."))
@@ -92,8 +95,8 @@ def view(user: User) -> ResidentView:
 
 def lock(actor: User, target: User, reason: str, *, ip: str = "") -> None:
     """Lock the account (sign-in refused) and end its sessions and tokens."""
-    _guard(actor, target)
-    why = _reason(reason)
+    guard(actor, target)
+    why = reason_text(reason)
     if target.status != "active":
         raise DomainError("not_active", _("Only an active account can be locked."))
     target.status, target.lock_reason = "locked", STAFF_LOCK
@@ -104,8 +107,8 @@ def lock(actor: User, target: User, reason: str, *, ip: str = "") -> None:
 
 
 def unlock(actor: User, target: User, reason: str, *, ip: str = "") -> None:
-    _guard(actor, target)
-    why = _reason(reason)
+    guard(actor, target)
+    why = reason_text(reason)
     if target.status != "locked":
         raise DomainError("not_locked", _("The account is not locked."))
     target.status, target.lock_reason = "active", None
@@ -116,19 +119,23 @@ def unlock(actor: User, target: User, reason: str, *, ip: str = "") -> None:
 
 def sign_out_everywhere(actor: User, target: User, reason: str, *, ip: str = "") -> tuple[int, int]:
     """End every session and refresh/access token of the resident; returns (sessions, tokens)."""
-    _guard(actor, target)
-    why = _reason(reason)
+    guard(actor, target)
+    why = reason_text(reason)
     ended, revoked = sessions.end_all_for_user(target.id), grants.revoke_all_for_user(target.id)
     audit.record("account.signed_out_everywhere", user_id=target.id, actor_id=actor.id, ip_address=ip, reason=why,
                  sessions=ended, tokens=revoked)
     return ended, revoked
 
 
-def reset_mfa(actor: User, target: User, reason: str, *, ip: str = "") -> list[str]:
+def reset_mfa(actor: User, target: User, reason: str, *, ip: str = "", approved_by: User | None = None) -> list[str]:
     """Remove every second factor (lost phone): the resident signs in with the password alone and
-    enrols again. The resident is emailed. Returns what was removed."""
-    _guard(actor, target)
-    why = _reason(reason)
+    enrols again. The resident is emailed. Returns what was removed. A staff account's factors
+    are reset only through an approved request (idp.services.approvals)."""
+    guard(actor, target)
+    why = reason_text(reason)
+    if target.roles and approved_by is None:
+        raise DomainError("needs_approval", _("A staff account's sign-in methods are reset only with a second "
+                                              "administrator's approval."))
     removed = []
     totp_row = db.session.scalar(db.select(TotpCredential).where(TotpCredential.user_id == target.id))
     if totp_row is not None:
@@ -146,7 +153,8 @@ def reset_mfa(actor: User, target: User, reason: str, *, ip: str = "") -> list[s
     recovery_codes.discard(target)
     devices.forget_trust(target)
     sessions.end_all_for_user(target.id)
-    audit.record("mfa.reset", user_id=target.id, actor_id=actor.id, ip_address=ip, reason=why, removed=removed)
+    audit.record("mfa.reset", user_id=target.id, actor_id=actor.id, ip_address=ip, reason=why, removed=removed,
+                 **({"approved_by": approved_by.id} if approved_by else {}))
     with in_language_of(target):
         links.notify(target.email, _("Your sign-in methods were reset"), "mfa_reset", name=target.name,
                      link=links.absolute_link("/account/security"))
@@ -156,7 +164,7 @@ def reset_mfa(actor: User, target: User, reason: str, *, ip: str = "") -> list[s
 
 
 def resend_verification(actor: User, target: User, *, ip: str = "") -> None:
-    _guard(actor, target)
+    guard(actor, target)
     if target.email_verified:
         raise DomainError("already_verified", _("The address is already confirmed."))
     registration.send_verification(target)
@@ -168,8 +176,8 @@ def change_email(actor: User, target: User, new_email: str, reason: str, *, ip: 
     confirmed again, and the old one is told."""
     from idp.services import accounts
 
-    _guard(actor, target)
-    why = _reason(reason)
+    guard(actor, target)
+    why = reason_text(reason)
     address = accounts.canonical_email(new_email)
     if address == target.email:
         raise DomainError("same_email", _("That is already the resident's address."))
@@ -189,8 +197,8 @@ def change_email(actor: User, target: User, new_email: str, reason: str, *, ip: 
 def set_roles(actor: User, target: User, roles: list[str], reason: str, *, ip: str = "") -> None:
     """Give or take staff roles (administrators only; enforced by the caller's view). A change ends
     the member's sessions: new rights only ever come with a fresh sign-in (and cookie id)."""
-    _guard(actor, target)
-    why = _reason(reason)
+    guard(actor, target)
+    why = reason_text(reason)
     wanted = [r for r in ROLES if r in roles]
     if len(wanted) != len(set(roles)):
         raise DomainError("invalid_role", _("Unknown role."))

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from flask import current_app
 from joserfc import jwt
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from idp.extensions import db
 from idp.models import AuthorizationCode, Token
@@ -17,6 +17,7 @@ from idp.models.types import utcnow
 from idp.services import audit
 from idp.services.keys import keyring
 
+_INSERT = insert(Token.__table__)  # built once: values come as parameters
 REPLAY_MARK = "code-replayed:"  # + code id: a replay was seen while the first redemption may still be saving
 
 
@@ -111,26 +112,26 @@ def consume_code(code: str, client_id: str) -> AuthorizationCode | None:
 
 
 def save(token: dict, *, client_id: str, user_id: int | None, scope: str, context: dict,
-         grant_id: str | None = None, code_id: int | None = None, grant_expires_at=None) -> Token:
-    """Record an issued token response (digests only). Tokens from a code that was replayed while
-    they were being issued are recorded revoked (see :func:`consume_code`)."""
+         grant_id: str | None = None, code_id: int | None = None, grant_expires_at=None) -> None:
+    """Record an issued token response (digests only), committing the transaction (a plain INSERT:
+    this is the hottest write path). Tokens from a code that was replayed while they were being
+    issued are recorded revoked (see :func:`consume_code`)."""
     now = utcnow()
     refresh = token.get("refresh_token")
+    access_digest = digest(token["access_token"])
     grant_expires_at = grant_expires_at or (now + timedelta(days=_settings().refresh_token_lifetime_days))
-    row = Token(grant_id=grant_id or uuid.uuid4().hex, code_id=code_id, client_id=client_id, user_id=user_id,
-                scope=scope, access_token_digest=digest(token["access_token"]),
-                refresh_token_digest=digest(refresh) if refresh else None, sid=context.get("sid"),
-                auth_time=context.get("auth_time_dt"), acr=context.get("acr") or "",
-                amr=context.get("amr") or [], issued_at=now,
-                access_expires_at=now + timedelta(seconds=int(token.get("expires_in", _settings().access_token_lifetime))),
-                refresh_expires_at=grant_expires_at if refresh else None,
-                grant_expires_at=grant_expires_at if refresh else None, audience=context.get("audience"))
-    db.session.add(row)
+    db.session.connection().execute(_INSERT, dict(
+        grant_id=grant_id or uuid.uuid4().hex, code_id=code_id, client_id=client_id, user_id=user_id,
+        scope=scope, access_token_digest=access_digest, refresh_token_digest=digest(refresh) if refresh else None,
+        sid=context.get("sid"), auth_time=context.get("auth_time_dt"), acr=context.get("acr") or "",
+        amr=context.get("amr") or [], issued_at=now,
+        access_expires_at=now + timedelta(seconds=int(token.get("expires_in", _settings().access_token_lifetime))),
+        refresh_expires_at=grant_expires_at if refresh else None,
+        grant_expires_at=grant_expires_at if refresh else None, audience=context.get("audience")))
     db.session.commit()
     # After the commit: a replay either set its mark before this check or revokes this row itself.
     if code_id is not None and current_app.extensions["idp.store"].get(REPLAY_MARK + str(code_id)):
-        revoke_where(Token.id == row.id)
-    return row
+        revoke_where(Token.access_token_digest == access_digest)
 
 
 def find_access(token_string: str) -> Token | None:

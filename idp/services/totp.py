@@ -1,5 +1,6 @@
 """Authenticator apps (TOTP, RFC 6238 via pyotp): enrolment that activates only after a correct
-code, one step of clock drift either way, and no code accepted twice (pyotp leaves that to us)."""
+code, one step of clock drift either way (around the database's time: idp.services.clock), and no code
+accepted twice (pyotp leaves that to us)."""
 from __future__ import annotations
 
 import time
@@ -12,7 +13,7 @@ from idp.extensions import db
 from idp.models import TotpCredential, User
 from idp.models.types import utcnow
 from idp.security import crypto
-from idp.services import otp_guard
+from idp.services import clock, otp_guard
 
 ISSUER_NAME = "eCitizen Passport"
 PURPOSE = "totp-secret"
@@ -69,7 +70,7 @@ def _accept(found: TotpCredential, code: str) -> int | None:
         return None
     secret = crypto.unseal(found.secret_encrypted, PURPOSE).decode()
     totp = pyotp.TOTP(secret)
-    now_step = int(time.time()) // STEP
+    now_step = int(time.time() + clock.skew()) // STEP  # a server clock off the database's is corrected
     for step in (now_step - 1, now_step, now_step + 1):
         if step > found.last_used_step and pyotp.utils.strings_equal(totp.at(step * STEP), cleaned):
             claimed = db.session.execute(update(TotpCredential)

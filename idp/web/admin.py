@@ -31,6 +31,8 @@ from idp.oidc import acr as acr_rules
 from idp.oidc.claims import SCOPES
 from idp.services import (
     DomainError,
+    Throttled,
+    approvals,
     audit,
     audit_log,
     backchannel,
@@ -48,7 +50,7 @@ from idp.web.forms import ClientForm, ReasonForm, RolesForm, StaffEmailForm
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 IDLE_SECONDS = 15 * 60
-SUPPORT, ADMINISTRATOR = "support", "administrator"
+SUPPORT, ADMINISTRATOR = support.SUPPORT, support.ADMINISTRATOR
 
 
 def _has(user: User, role: str) -> bool:
@@ -126,7 +128,8 @@ def overview():
               (_("Failed sign-ins"), audit_log.daily_counts("signin.failure")),
               (_("Second factors added"), audit_log.daily_counts("mfa.factor_added"))]
     return render_template("admin/overview.html", charts=charts, adopted=adopted, active=active,
-                           pending=len(municipal.pending_requests()), mail=mail_queue.state())
+                           pending=len(municipal.pending_requests()), mail=mail_queue.state(),
+                           approvals_waiting=len(approvals.waiting_for(_me())))
 
 
 # --- residents -----------------------------------------------------------------------------------
@@ -185,6 +188,9 @@ def sign_out_everywhere(user_id: int):
 @bp.post("/residents/<int:user_id>/reset-mfa")
 @staff()
 def reset_mfa(user_id: int):
+    if approvals.needs_approval_for_mfa_reset(_resident(user_id)):
+        return _act(user_id, approvals.ask_mfa_reset,
+                    _("This is a staff account: the reset waits for a second administrator under Approvals."))
     return _act(user_id, support.reset_mfa, _("Second factors removed; the resident was emailed."))
 
 
@@ -510,19 +516,63 @@ def audit_events():
     page_number = int(number) if number.isdigit() and len(number) < 6 else 1
     rows, more = audit_log.page(filters, page_number)
     query = {k: v for k, v in request.args.items() if k != "page"}
-    return render_template("admin/audit.html", rows=rows, more=more, page=page_number, filters=filters, query=query)
+    return render_template("admin/audit.html", rows=rows, more=more, page=page_number, filters=filters, query=query,
+                           export_form=ReasonForm())
 
 
-@bp.get("/audit.csv")
+@bp.post("/audit/exports")
 @staff(ADMINISTRATOR)
-def audit_csv():
-    filters = _filters()
-    chosen = {k: str(v) for k, v in filters.__dict__.items() if v not in (None, "")}
-    if not audit_log.export_allowed(_me().id):
-        audit.record("audit.export_refused", outcome="failure", actor_id=_me().id, ip_address=_ip(), filters=chosen)
-        abort(429)
-    audit.record("audit.exported", actor_id=_me().id, ip_address=_ip(), filters=chosen,
-                 rows=audit_log.count(filters))
+def audit_export_request():
+    """Ask for the filtered events as CSV: the download waits for a second administrator."""
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash(_("Give a reason (3 to 500 characters): it goes in the audit trail."), "error")
+        return redirect(url_for("admin.audit_events", **request.args), code=303)
+    approvals.ask_audit_export(_me(), _filters().chosen(), form.reason.data, ip=_ip())
+    flash(_("Your export waits for a second administrator's approval; it can then be downloaded once, here."),
+          "success")
+    return redirect(url_for("admin.approval_list"), code=303)
+
+
+@bp.get("/approvals")
+@staff()
+def approval_list():
+    me = _me()
+    return render_template("admin/approvals.html", waiting=approvals.waiting_for(me), mine=approvals.asked_by(me),
+                           form=ReasonForm(), now=utcnow())
+
+
+@bp.post("/approvals/<int:request_id>/<any(approve, refuse):decision>")
+@staff(ADMINISTRATOR)
+def decide_approval(request_id: int, decision: str):
+    try:
+        if decision == "approve":
+            approvals.approve(request_id, _me(), ip=_ip())
+            flash(_("Approved."), "success")
+        else:
+            approvals.refuse(request_id, _me(), ip=_ip())
+            flash(_("Refused; nothing was done."), "success")
+    except DomainError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("admin.approval_list"), code=303)
+
+
+@bp.get("/approvals/<int:request_id>/audit-events.csv")
+@staff(ADMINISTRATOR)
+def audit_csv(request_id: int):
+    """An approved export, downloaded once by the administrator who asked for it."""
+    me = _me()
+    if not audit_log.export_allowed(me.id):
+        audit.record("audit.export_refused", outcome="failure", actor_id=me.id, ip_address=_ip(), request=request_id)
+        raise Throttled("too_many_exports", _("Too many attempts. Try again in %(n)d minutes.", n=60), retry_after=3600)
+    try:
+        approved = approvals.take_export(request_id, me)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.approval_list"), code=303)
+    filters = audit_log.Filters.from_chosen(approved.detail.get("filters", {}))
+    audit.record("audit.exported", actor_id=me.id, ip_address=_ip(), filters=filters.chosen(),
+                 rows=audit_log.count(filters), request=approved.id, approved_by=approved.decided_by)
     app = current_app._get_current_object()  # noqa: SLF001  (the stream runs after the view returns)
 
     def generate():

@@ -10,8 +10,18 @@ from flask_babel import gettext as _
 from idp import i18n
 from idp.extensions import csrf
 from idp.security.headers import allow_return_to
-from idp.services import DomainError, clients, directory, passwords, profile, recovery, registration, signin
-from idp.web import current, signin_flow
+from idp.services import (
+    DomainError,
+    bot_challenge,
+    clients,
+    directory,
+    passwords,
+    profile,
+    recovery,
+    registration,
+    signin,
+)
+from idp.web import current, link_tokens, signin_flow
 from idp.web.forms import ConfirmForm, EmailOnlyForm, LoginForm, NewPasswordForm, RegisterForm
 
 bp = Blueprint("auth", __name__)
@@ -96,7 +106,8 @@ def login():
     status = 200
     if form.validate_on_submit():
         result = signin.authenticate(form.email.data, form.password.data, current.client_ip(),
-                                     device=signin_flow.device_id())
+                                     device=signin_flow.device_id(),
+                                     challenge=(form.bot_challenge.data, form.bot_solution.data))
         if result.must_reset:
             flash(_("This password is too common: it appears in lists of leaked passwords. Choose another."), "error")
             return render_template("auth/check_email.html", email_sent_for="reset", next="")
@@ -105,7 +116,12 @@ def login():
                                                      next_url=_next_from(form) or DEFAULT_NEXT)
             return redirect(target or url_for("mfa.second_factor"), code=303)
         failure = _("The email address or password is not right.")
-        if result.throttled:
+        if result.challenge_failed:
+            failure = _("We are seeing unusual sign-in activity, so this browser must first finish a short "
+                        "automatic check. Wait a moment, then sign in again. If it keeps failing (the check "
+                        "needs JavaScript), use “Forgot your password?”: the link we email always works.")
+            status = 429
+        elif result.throttled:
             failure += " " + _("Too many attempts. Try again in %(n)d minutes.", n=result.retry_minutes)
             status = 429
         else:
@@ -117,7 +133,7 @@ def login():
     allow_return_to(form.next.data)
     asking = clients.from_authorize_url(form.next.data)
     return render_template("auth/login.html", form=form, failure=failure, next=form.next.data,
-                           asking=asking[0] if asking else None), status
+                           asking=asking[0] if asking else None, bot=bot_challenge.issue()), status
 
 
 @bp.post("/logout")
@@ -163,21 +179,30 @@ def register():
 
 
 @bp.get("/verify-email/<token>")
-def verify_email(token: str):
+def verify_email_link(token: str):
     if not registration.verification_link_valid(token):
         return _invalid_link("verify")
+    return link_tokens.move_out_of_url("verify", token, "auth.verify_email")
+
+
+@bp.get("/verify-email")
+def verify_email():
+    if not registration.verification_link_valid(link_tokens.held("verify")):
+        return _invalid_link("verify")
     return render_template("auth/confirm_link.html", form=ConfirmForm(), kind="verify",
-                           action=url_for("auth.verify_email_confirm", token=token))
+                           action=url_for("auth.verify_email_confirm"))
 
 
+@bp.post("/verify-email")
 @bp.post("/verify-email/<token>")
-def verify_email_confirm(token: str):
+def verify_email_confirm(token: str | None = None):
     if not ConfirmForm().validate_on_submit():
         return _invalid_link("verify")
     try:
-        registration.verify_email(token, ip=current.client_ip())
+        registration.verify_email(link_tokens.held("verify", token), ip=current.client_ip())
     except DomainError:
         return _invalid_link("verify")
+    link_tokens.drop("verify")
     flash(_("Thank you: your email address is confirmed."), "success")
     return redirect(url_for("account.profile") if current.current_user() else url_for("auth.login"), code=303)
 
@@ -204,8 +229,17 @@ def forgot_password():
     return render_template("auth/forgot.html", form=form, next=_next_from(form) or ""), status
 
 
-@bp.route("/reset-password/<token>", methods=["GET", "POST"])
-def reset_password(token: str):
+@bp.get("/reset-password/<token>")
+def reset_password_link(token: str):
+    if not recovery.reset_link_valid(token):
+        return _invalid_link("reset")
+    return link_tokens.move_out_of_url("reset", token, "auth.reset_password")
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+@bp.post("/reset-password/<token>")
+def reset_password(token: str | None = None):
+    token = link_tokens.held("reset", token)
     if not recovery.reset_link_valid(token):
         return _invalid_link("reset")
     form = NewPasswordForm()
@@ -217,6 +251,7 @@ def reset_password(token: str):
                 return _invalid_link("reset")
             form.password.errors = [*form.password.errors, exc.message]
         else:
+            link_tokens.drop("reset")
             if current.current_session():
                 current.sign_out()
             flash(_("Your password was changed. Sign in with your new password."), "success")
@@ -227,21 +262,30 @@ def reset_password(token: str):
 
 
 @bp.get("/confirm-email/<token>")
-def confirm_email_change(token: str):
+def confirm_email_change_link(token: str):
     if not profile.email_change_link_valid(token):
         return _invalid_link("change")
+    return link_tokens.move_out_of_url("change", token, "auth.confirm_email_change")
+
+
+@bp.get("/confirm-email")
+def confirm_email_change():
+    if not profile.email_change_link_valid(link_tokens.held("change")):
+        return _invalid_link("change")
     return render_template("auth/confirm_link.html", form=ConfirmForm(), kind="change",
-                           action=url_for("auth.confirm_email_change_post", token=token))
+                           action=url_for("auth.confirm_email_change_post"))
 
 
+@bp.post("/confirm-email")
 @bp.post("/confirm-email/<token>")
-def confirm_email_change_post(token: str):
+def confirm_email_change_post(token: str | None = None):
     if not ConfirmForm().validate_on_submit():
         return _invalid_link("change")
     try:
-        profile.confirm_email_change(token, ip=current.client_ip())
+        profile.confirm_email_change(link_tokens.held("change", token), ip=current.client_ip())
     except DomainError:
         return _invalid_link("change")
+    link_tokens.drop("change")
     flash(_("Your email address was changed."), "success")
     return redirect(url_for("account.profile") if current.current_user() else url_for("auth.login"), code=303)
 

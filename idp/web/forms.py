@@ -63,6 +63,9 @@ class LoginForm(FlaskForm):
                                     _no_control_characters])
     password = _password_field(_l("Password"), _l("Enter your password."))
     next = HiddenField()
+    # The bot challenge (idp.services.bot_challenge): the puzzle and the page script's answer.
+    bot_challenge = HiddenField()
+    bot_solution = HiddenField()
 
 
 class RegisterForm(FlaskForm):

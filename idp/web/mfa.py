@@ -37,7 +37,7 @@ from idp.services import (
     sms_codes,
     totp,
 )
-from idp.web import current, signin_flow
+from idp.web import current, link_tokens, signin_flow
 from idp.web.account import signed_in
 from idp.web.auth import DEFAULT_NEXT, safe_next
 from idp.web.forms import CodeForm, ConfirmForm, EnrolCodeForm, PasskeyNameForm, PhoneForm, RecoveryCodeForm
@@ -260,20 +260,29 @@ def step_up():
 # --- "this wasn't me" ----------------------------------------------------------------------------
 
 @bp.get("/not-me/<token>")
-def not_me(token: str):
+def not_me_link(token: str):
     if not compromise.link_valid(token):
         return render_template("auth/invalid_link.html", kind="not_me"), 400
-    return render_template("mfa/not_me.html", form=ConfirmForm(), token=token)
+    return link_tokens.move_out_of_url("not_me", token, "mfa.not_me")
 
 
+@bp.get("/not-me")
+def not_me():
+    if not compromise.link_valid(link_tokens.held("not_me")):
+        return render_template("auth/invalid_link.html", kind="not_me"), 400
+    return render_template("mfa/not_me.html", form=ConfirmForm())
+
+
+@bp.post("/not-me")
 @bp.post("/not-me/<token>")
-def not_me_confirm(token: str):
+def not_me_confirm(token: str | None = None):
     if not ConfirmForm().validate_on_submit():
         return render_template("auth/invalid_link.html", kind="not_me"), 400
     try:
-        compromise.report(token, ip=current.client_ip())
+        compromise.report(link_tokens.held("not_me", token), ip=current.client_ip())
     except DomainError:
         return render_template("auth/invalid_link.html", kind="not_me"), 400
+    link_tokens.drop("not_me")
     if current.current_session():
         current.sign_out()
     return render_template("mfa/not_me_done.html")

@@ -1,5 +1,6 @@
 """Passkeys end to end in Chromium with a CDP virtual authenticator: register one on the hosted
-page, sign in with it alone, and sign in with the password plus the passkey."""
+page, sign in with it alone, sign in with the password plus the passkey, and sign in to the staff
+console on its own host."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,8 @@ import json
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import create_engine, text
+
+from tests.support.server import IdpServer
 
 pytestmark = pytest.mark.e2e
 
@@ -97,3 +100,42 @@ def test_a_passkey_of_another_site_or_none_at_all_does_not_sign_in(idp_server, p
     alert = page.locator("[data-passkey-error]")
     alert.filter(has_text="cancelled").wait_for(timeout=20000)
     assert page.url.startswith(base + "/login")
+
+
+def test_staff_sign_in_to_the_console_on_its_own_host_with_a_passkey(tmp_path, smtp_server, page):
+    """IDP_ADMIN_HOST (checklist 74): the console is only on its host, which keeps its own session;
+    a passkey registered on the residents' host signs staff in there (same RP ID)."""
+    server = IdpServer(tmp_path, smtp_port=smtp_server.port)
+    # Chromium takes no bare "localhost" as the RP ID of a subdomain: the issuer is one level down.
+    base, admin = f"http://id.localhost:{server.port}", f"http://admin.id.localhost:{server.port}"
+    server.env.update(IDP_ISSUER=base, IDP_ADMIN_HOST=f"admin.id.localhost:{server.port}",
+                      IDP_ALLOWED_HOSTS=f"localhost:{server.port}")  # the readiness probe's
+    server.start()
+    try:
+        server.cli("users", "create", "--email", EMAIL, "--password", PASSWORD, "--name", "Nomsa Khumalo",
+                   "--verified-email")
+        server.cli("users", "grant-role", EMAIL, "administrator")
+        cdp, authenticator = add_virtual_authenticator(page)
+        sign_in_with_password(page, base)
+        page.get_by_role("heading", name="My account").wait_for()
+        page.goto(base + "/account/security/passkeys/new")
+        page.get_by_label("Name for this passkey").fill("Office key")
+        page.get_by_role("button", name="Create a passkey").click()
+        page.get_by_role("heading", name="Your recovery codes").wait_for()
+        assert page.goto(base + "/admin/").status == 404  # not on the residents' host, even signed in
+
+        cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": False})
+        page.goto(admin + "/admin/")
+        assert page.url.startswith(admin + "/login")  # the residents' session does not reach this host
+        page.get_by_label("Email address").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.get_by_role("heading", name="Confirm it is you").wait_for()
+        cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": True})
+        page.get_by_role("button", name="Use my passkey or security key").click()
+        page.get_by_role("heading", name="Staff console").wait_for()
+        assert page.url == admin + "/admin/"
+        _, acr = latest_session(server)
+        assert acr == "urn:ecitizen:acr:phishing-resistant"
+    finally:
+        server.stop()

@@ -88,3 +88,21 @@ def test_one_resident_across_two_instances(pair):
             break
         time.sleep(0.5)
     assert all(new_kid in kids for kids in published), published
+
+
+def _service_token(server, client_id: str, secret: str) -> int:
+    return requests.post(server.url + "/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret),
+                         timeout=10).status_code
+
+
+def test_a_client_change_at_one_place_holds_at_every_instance_at_once(pair):
+    """Each instance keeps its callers in memory; a rotation made elsewhere (here by the CLI, a third
+    process) is seen by both at their next request, not when their copy ages out."""
+    first, second = pair
+    created = json.loads(first.cli("clients", "create", "--name", "Billing", "--redirect-uri", REDIRECT,
+                                   "--grant-type", "client_credentials", "--json").stdout)
+    client_id, old = created["client_id"], created["client_secret"]
+    assert [_service_token(s, client_id, old) for s in (first, second)] == [200, 200]  # both copies warm
+    rotated = json.loads(first.cli("clients", "rotate-secret", client_id, "--reason", "yearly").stdout)
+    assert [_service_token(s, client_id, rotated["client_secret"]) for s in (first, second)] == [200, 200]
+    assert [_service_token(s, client_id, "not-the-secret") for s in (first, second)] == [401, 401]

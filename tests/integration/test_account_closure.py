@@ -9,7 +9,9 @@ from idp.extensions import db
 from idp.models import AuditEvent, LogoutNotice, User, UserSession
 from idp.models.types import utcnow
 from idp.services import privacy
-from tests.integration.test_signin_flows import PASSWORD, login, make_user, path_of
+from tests.conftest import csrf_token
+from tests.integration.test_signin_flows import PASSWORD, login, make_user
+from tests.support.links import open_link
 from tests.support.mfa import form_token
 from tests.support.oidc import exchange, get_code, make_client, pkce_pair
 from tests.support.smtp import body_of, first_link
@@ -40,9 +42,10 @@ def status_of(app, user_id):
 def reset_password(client, smtp_server):
     client.post("/forgot-password", data={"csrf_token": form_token(client, "/forgot-password"), "email": EMAIL})
     mail = smtp_server.wait_for(EMAIL, subject_contains="Reset")
-    link = path_of(first_link(mail))
-    return client.post(link, data={"csrf_token": form_token(client, link), "password": NEW_PASSWORD,
-                                   "confirm": NEW_PASSWORD})
+    page = open_link(client, first_link(mail))
+    assert page.status_code == 200
+    return client.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                 "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
 
 
 def test_a_wrong_password_or_no_confirmation_closes_nothing(app):

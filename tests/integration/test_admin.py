@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import update
 
 from idp.extensions import db
-from idp.models import AccountLink, AuditEvent, Client, LinkRequest, TotpCredential, User, UserSession
+from idp.models import AccountLink, ApprovalRequest, AuditEvent, Client, LinkRequest, TotpCredential, User, UserSession
 from idp.oidc.acr import ACR_PHISHING_RESISTANT
 from idp.security import crypto
+from idp.services import approvals
 from idp.services import clients as client_service
 from idp.web import admin as admin_views
 from tests.conftest import csrf_token
@@ -25,14 +26,14 @@ from tests.support.smtp import body_of
 ACCOUNT = with_check_digit("731942658")
 
 
-def staff_client(app, email="clerk@capetown.gov.za", roles=("support",), mfa=True):
+def staff_client(app, email="clerk@capetown.gov.za", roles=("support",), mfa=True, host=None):
     """A signed-in staff member; with ``mfa`` their session counts as signed in with a security key
-    (the console demands phishing-resistant MFA, IDP_STAFF_MFA)."""
+    (the console demands phishing-resistant MFA, IDP_STAFF_MFA). ``host``: the Host the browser uses."""
     user_id = make_user(app, email=email, name="Help Desk Clerk")
     with app.app_context():
         db.session.get(User, user_id).roles = list(roles)
         db.session.commit()
-    http = app.test_client()
+    http = on_host(app.test_client(), host) if host else app.test_client()
     login(http, email=email)
     if mfa:
         with app.app_context():
@@ -42,6 +43,20 @@ def staff_client(app, email="clerk@capetown.gov.za", roles=("support",), mfa=Tru
     return http, user_id
 
 
+def on_host(http, host: str):
+    """``http`` as a browser that addresses ``host`` (set ``http.host`` to move it elsewhere)."""
+    plain_open = http.open
+    http.host = host
+
+    def open_on_host(*args, **kwargs):
+        if args and isinstance(args[0], str):  # a path (redirects arrive as built requests)
+            kwargs.setdefault("base_url", f"http://{http.host}")
+        return plain_open(*args, **kwargs)
+
+    http.open = open_on_host
+    return http
+
+
 def resident(app, email="amara@example.org", **kwargs):
     return make_user(app, email=email, **kwargs)
 
@@ -49,6 +64,40 @@ def resident(app, email="amara@example.org", **kwargs):
 def act(http, path, reason="Resident called the help desk, ID checked", token_from="/admin/"):
     token = csrf_token(http.get(token_from).get_data(as_text=True))
     return http.post(path, data={"csrf_token": token, "reason": reason})
+
+
+APPROVER = "approver@capetown.gov.za"
+
+
+def ask_for_export(app, http, query=None, reason="Quarterly access review, ticket AR-7"):
+    """An administrator asks for an audit CSV export; returns the request's id."""
+    token = csrf_token(http.get("/admin/audit").get_data(as_text=True))
+    asked = http.post("/admin/audit/exports", query_string=query or {}, data={"csrf_token": token, "reason": reason})
+    assert asked.status_code == 303 and asked.headers["Location"] == "/admin/approvals"
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.max(ApprovalRequest.id)))
+
+
+def approve_as_second_admin(app, request_id):
+    """A second administrator (created on first use) approves the request."""
+    with app.app_context():
+        approver = db.session.scalar(db.select(User).where(User.email == APPROVER))
+        if approver is None:
+            approver = db.session.get(User, make_user(app, email=APPROVER, name="Second Administrator"))
+            approver.roles = ["administrator"]
+            db.session.commit()
+        approvals.approve(request_id, approver)
+
+
+def export_audit(app, http, query=None):
+    """Ask for an audit CSV export, have a second administrator approve it, and download it (read to the
+    end: the body is streamed)."""
+    request_id = ask_for_export(app, http, query)
+    approve_as_second_admin(app, request_id)
+    response = http.get(f"/admin/approvals/{request_id}/audit-events.csv")
+    response.get_data()
+    response.close()
+    return response
 
 
 def events(app, name):
@@ -75,7 +124,8 @@ def test_support_cannot_touch_clients_roles_keys_audit_or_erasure(app):
     http, _ = staff_client(app)
     target = resident(app)
     assert http.get("/admin/").status_code == 200
-    for path in ("/admin/clients", "/admin/clients/new", "/admin/keys", "/admin/audit", "/admin/audit.csv"):
+    for path in ("/admin/clients", "/admin/clients/new", "/admin/keys", "/admin/audit",
+                 "/admin/approvals/1/audit-events.csv"):
         assert http.get(path).status_code == 404, path
     assert act(http, f"/admin/residents/{target}/roles").status_code == 404
     assert act(http, f"/admin/residents/{target}/erase").status_code == 404
@@ -261,7 +311,7 @@ def test_roles_keys_and_the_audit_log(app, admin_http):
     assert {k["kid"] for k in http.get("/jwks.json").get_json()["keys"]} - old_kids
     listing = http.get("/admin/audit", query_string={"event": "user.roles"}).get_data(as_text=True)
     assert "user.roles_changed" in listing and "key.rotated" not in listing
-    exported = http.get("/admin/audit.csv", query_string={"actor": str(admin_id)})
+    exported = export_audit(app, http, {"actor": str(admin_id)})
     rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
     assert {r["event"] for r in rows} >= {"user.roles_changed", "key.rotated"}
     assert all(r["actor_id"] == str(admin_id) for r in rows)
@@ -363,7 +413,7 @@ def test_each_action_leaves_an_audit_event_naming_the_staff_member(app, admin_ht
     act(http, f"/admin/clients/{client_id}/enable", token_from="/admin/clients")
     act(http, f"/admin/clients/{client_id}/rotate-secret", token_from="/admin/clients")
     act(http, "/admin/keys", token_from="/admin/keys")
-    http.get("/admin/audit.csv").get_data()
+    export_audit(app, http)
     act(http, f"/admin/residents/{target}/erase")
     expected = ["email.verification_resent", "account.exported", "account.signed_out_everywhere", "account.locked",
                 "account.unlocked", "account.deactivated", "account.reactivated", "client.disabled", "client.enabled",

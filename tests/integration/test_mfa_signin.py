@@ -241,7 +241,9 @@ def test_a_new_browser_is_reported_and_the_first_is_not(app, smtp_server):
 
 
 def test_this_was_not_me_locks_the_account_and_offers_a_reset(app, smtp_server):
+    from tests.conftest import csrf_token
     from tests.integration.test_signin_flows import path_of
+    from tests.support.links import open_link
     from tests.support.smtp import first_link
 
     client, user_id = signed_in(app)
@@ -249,11 +251,11 @@ def test_this_was_not_me_locks_the_account_and_offers_a_reset(app, smtp_server):
     notice = smtp_server.wait_for("amara@example.org", subject_contains="sign-in method was added")
     link = path_of([line for line in body_of(notice).split() if "/not-me/" in line][0])
     smtp_server.clear()
-    page = client.get(link)
+    page = open_link(client, link)
     assert page.status_code == 200 and "Lock my account" in page.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(User, user_id).status == "active"  # opening the link changes nothing
-    done = client.post(link, data={"csrf_token": form_token(client, link)})
+    done = client.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
     assert done.status_code == 200 and "locked" in done.get_data(as_text=True)
     with app.app_context():
         user = db.session.get(User, user_id)
@@ -264,10 +266,12 @@ def test_this_was_not_me_locks_the_account_and_offers_a_reset(app, smtp_server):
         assert db.session.scalar(db.select(AuditEvent).where(AuditEvent.event == "account.reported_compromise"))
     assert login(app.test_client()).status_code == 401
     assert client.post(link, data={"csrf_token": form_token(client, "/login")}).status_code == 400  # used up
-    reset = path_of(first_link(smtp_server.wait_for("amara@example.org", subject_contains="Reset")))
+    assert client.post(page.request.path, data={"csrf_token": form_token(client, "/login")}).status_code == 400
+    reset = open_link(client, first_link(smtp_server.wait_for("amara@example.org", subject_contains="Reset")))
+    assert reset.status_code == 200
     new_password = "a brand new phrase for my account"
-    answer = client.post(reset, data={"csrf_token": form_token(client, reset), "password": new_password,
-                                      "confirm": new_password})
+    answer = client.post(reset.request.path, data={"csrf_token": csrf_token(reset.get_data(as_text=True)),
+                                                   "password": new_password, "confirm": new_password})
     assert answer.status_code == 303
     assert login(app.test_client(), password=new_password).status_code == 303
     with app.app_context():

@@ -7,6 +7,7 @@ from idp.services import grants
 from tests.conftest import csrf_token, page_without_tokens
 from tests.integration.test_signin_flows import PASSWORD, login, make_user, path_of
 from tests.integration.test_signin_reset import add_token
+from tests.support.links import open_link
 from tests.support.smtp import body_of, first_link
 
 NEW_PASSWORD = "purple elephants dance at dawn"
@@ -111,9 +112,9 @@ def test_change_email_takes_effect_only_after_verifying_new_address(app, smtp_se
     link = first_link(smtp_server.wait_for("amara.new@example.org", subject_contains="Confirm your new"))
     with app.app_context():
         assert db.session.get(User, user_id).email == "amara@example.org"  # not yet
-    page = client.get(path_of(link))
+    page = open_link(client, link)
     assert page.status_code == 200
-    done = client.post(path_of(link), data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    done = client.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
     assert done.status_code == 303
     with app.app_context():
         user = db.session.get(User, user_id)

@@ -11,6 +11,8 @@ from idp.models import ActionToken, AuditEvent, User, UserSession
 from idp.models.types import utcnow
 from idp.services import accounts
 from tests.conftest import blank_tokens, csrf_token, page_without_tokens
+from tests.support.bot_challenge import answered
+from tests.support.links import open_link
 from tests.support.smtp import body_of, first_link
 
 PASSWORD = "correct horse battery stapler"
@@ -29,10 +31,14 @@ def register(client, email="amara@example.org", name="Amara Dlamini", password=P
                                           "password": password, "next": next_})
 
 
-def login(client, email="amara@example.org", password=PASSWORD, next_=""):
-    token = _get_form(client, "/login" + (f"?next={next_}" if next_ else ""))
-    return client.post("/login", data={"csrf_token": token, "email": email, "password": password,
-                                       "next": next_})
+def login(client, email="amara@example.org", password=PASSWORD, next_="", solve_challenge=True):
+    """Sign in through the page; like a browser running its script, the bot challenge is answered
+    unless ``solve_challenge`` is False."""
+    page = client.get("/login" + (f"?next={next_}" if next_ else ""))
+    assert page.status_code == 200, page.status_code
+    html = page.get_data(as_text=True)
+    return client.post("/login", data={"csrf_token": csrf_token(html), "email": email, "password": password,
+                                       "next": next_, **(answered(html) if solve_challenge else {})})
 
 
 def make_user(app, email="amara@example.org", password=PASSWORD, verified=True, name="Amara Dlamini"):
@@ -66,10 +72,10 @@ def test_register_verify_and_sign_in_through_real_mail(app, client, smtp_server)
         assert db.session.scalar(db.select(AuditEvent).where(AuditEvent.event == "user.registered"))
 
     # GET does not use the link up (mail scanners); the POST does.
-    page = client.get(path_of(link))
+    page = open_link(client, link)
     assert page.status_code == 200 and "Confirm" in page.get_data(as_text=True)
-    page = client.get(path_of(link))
-    confirmed = client.post(path_of(link), data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    page = open_link(client, link)
+    confirmed = client.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
     assert confirmed.status_code == 303
     with app.app_context():
         assert db.session.scalar(db.select(User)).email_verified
@@ -329,7 +335,7 @@ def test_mail_links_use_the_issuer_not_the_host_header(app, client, smtp_server)
 def test_parallel_wrong_passwords_count_atomically_and_cap_evaluations(app, monkeypatch):
     import threading
 
-    from idp.services import signin, throttle
+    from idp.services import bot_challenge, signin, throttle
 
     make_user(app)
     limit = app.config["IDP_SETTINGS"].login_max_failures
@@ -342,9 +348,12 @@ def test_parallel_wrong_passwords_count_atomically_and_cap_evaluations(app, monk
 
     def attempt(i):
         with app.test_request_context():
+            puzzle = bot_challenge.issue()  # an attacker who solves the bot challenge: the counter is tested
+            answer = bot_challenge.solve(puzzle.puzzle, puzzle.bits)
             barrier.wait()
             try:
-                results.append(signin.authenticate("amara@example.org", f"wrong guess {i} here", f"10.0.0.{i}"))
+                results.append(signin.authenticate("amara@example.org", f"wrong guess {i} here", f"10.0.0.{i}",
+                                                   challenge=(puzzle.token, answer)))
             finally:
                 db.session.remove()
 
@@ -357,7 +366,9 @@ def test_parallel_wrong_passwords_count_atomically_and_cap_evaluations(app, monk
     assert len(evaluated) == limit  # never more password checks than the limit, however they race
     with app.app_context():
         assert throttle.failures("login-account", "amara@example.org") == 30
-        assert signin.authenticate("amara@example.org", PASSWORD, "10.0.1.1").throttled
+        puzzle = bot_challenge.issue()
+        assert signin.authenticate("amara@example.org", PASSWORD, "10.0.1.1",
+                                   challenge=(puzzle.token, bot_challenge.solve(puzzle.puzzle, puzzle.bits))).throttled
 
 
 def test_csrf_token_of_another_session_is_refused(app, client):

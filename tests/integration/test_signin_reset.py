@@ -11,6 +11,7 @@ from idp.services import DomainError, recovery, throttle
 from idp.services import action_tokens as links
 from tests.conftest import csrf_token, page_without_tokens
 from tests.integration.test_signin_flows import PASSWORD, login, make_user, path_of
+from tests.support.links import open_link
 from tests.support.smtp import first_link
 
 NEW_PASSWORD = "purple elephants dance at dawn"
@@ -23,10 +24,10 @@ def ask_reset(client, email="amara@example.org"):
 
 
 def submit_reset(client, link, password=NEW_PASSWORD, confirm=None):
-    page = client.get(path_of(link))
+    page = open_link(client, link)
     assert page.status_code == 200
-    return client.post(path_of(link), data={"csrf_token": csrf_token(page.get_data(as_text=True)),
-                                            "password": password, "confirm": confirm or password})
+    return client.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                "password": password, "confirm": confirm or password})
 
 
 def add_token(app, user_id, client_id="billing"):
@@ -59,7 +60,7 @@ def test_reset_end_to_end(app, client, smtp_server):
     assert len(smtp_server.messages) == 1
 
     # GET twice: the link is not used up by looking at it.
-    assert client.get(path_of(link)).status_code == 200
+    assert open_link(client, link).status_code == 200
     done = submit_reset(client, link)
     assert done.status_code == 303 and done.headers["Location"].endswith("/login")
     assert client.get("/account/").status_code == 302  # not signed in by the reset
@@ -149,7 +150,12 @@ def test_reset_csrf_missing_changes_nothing(app, client, smtp_server):
     link = first_link(smtp_server.wait_for("amara@example.org"))
     response = client.post(path_of(link), data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert response.status_code == 403
-    assert client.get(path_of(link)).status_code == 200  # still unused
+    page = open_link(client, link)
+    assert page.status_code == 200  # still unused
+    # The form's token-free address, with the token kept for this browser, wants CSRF just the same.
+    response = client.post(page.request.path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert response.status_code == 403
+    assert open_link(client, link).status_code == 200  # still unused
     assert login(client).status_code == 303
 
 

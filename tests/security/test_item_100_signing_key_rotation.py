@@ -11,15 +11,12 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from idp.config import ConfigError, load_settings
 from idp.extensions import db
 from idp.models import SigningKey
 from idp.services import keys
-from tests.support.oidc import exchange, get_code, login, make_client, make_user, pkce_pair
+from tests.support.oidc import exchange, get_code, pkce_pair, verifies
 
 
 def _jwks(client) -> dict:
@@ -33,14 +30,6 @@ def _cache_ttl(client) -> int:
 def _id_token(app, client, client_id, secret) -> str:
     verifier, challenge = pkce_pair()
     return exchange(client, client_id, secret, get_code(client, client_id, challenge), verifier).get_json()["id_token"]
-
-
-def _verifies(token: str, jwks: dict) -> bool:
-    try:
-        jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256", "ES256"])
-    except (JoseError, ValueError):
-        return False
-    return True
 
 
 def _kid(token: str) -> str:
@@ -60,16 +49,8 @@ def _pass_time(app, seconds: int) -> None:
     app.extensions.pop(keys.CACHE, None)
 
 
-@pytest.fixture
-def signed_in(app, client):
-    client_id, secret = make_client(app)
-    make_user(app)
-    login(client)
-    return client_id, secret
-
-
-def test_item_100_new_key_is_published_a_cache_lifetime_before_it_signs(app, client, signed_in):
-    client_id, secret = signed_in
+def test_item_100_new_key_is_published_a_cache_lifetime_before_it_signs(app, client, rp):
+    client_id, secret = rp
     cached_by_rp = _jwks(client)  # a department fetched the key set before the rotation
     old_kid = cached_by_rp["keys"][0]["kid"]
     with app.app_context():
@@ -82,21 +63,21 @@ def test_item_100_new_key_is_published_a_cache_lifetime_before_it_signs(app, cli
 
     # During the cache lifetime the old key still signs: the department's cached set verifies all.
     during = _id_token(app, client, client_id, secret)
-    assert _kid(during) == old_kid and _verifies(during, cached_by_rp)
+    assert _kid(during) == old_kid and verifies(during, cached_by_rp)
     _pass_time(app, _cache_ttl(client) - 1)
     assert _kid(_id_token(app, client, client_id, secret)) == old_kid
     refreshed_by_rp = _jwks(client)  # the department's cache expired: it fetches the set again
 
     _pass_time(app, prepublish - _cache_ttl(client) + 2)  # the new key now signs
     after = _id_token(app, client, client_id, secret)
-    assert _kid(after) == new_kid and _verifies(after, refreshed_by_rp)
+    assert _kid(after) == new_kid and verifies(after, refreshed_by_rp)
     # Tokens the old key signed keep verifying against the live JWKS until they expire.
-    assert old_kid in {k["kid"] for k in _jwks(client)["keys"]} and _verifies(during, _jwks(client))
+    assert old_kid in {k["kid"] for k in _jwks(client)["keys"]} and verifies(during, _jwks(client))
 
     settings = app.config["IDP_SETTINGS"]
     _pass_time(app, max(settings.id_token_lifetime, settings.access_token_lifetime) + 301)
     assert [k["kid"] for k in _jwks(client)["keys"]] == [new_kid]  # removed afterwards
-    assert not _verifies(during, _jwks(client))
+    assert not verifies(during, _jwks(client))
     with app.app_context():
         assert db.session.scalar(db.select(SigningKey).where(SigningKey.kid == old_kid)).state(
             keys.utcnow()) == "retired"
@@ -123,8 +104,8 @@ def test_item_100_kids_stay_unique_and_only_one_key_signs(app, client):
     assert len(published) == len(set(published))
 
 
-def test_item_100_emergency_rotation_signs_at_once_and_withdraws_the_old_key(app, client, signed_in):
-    client_id, secret = signed_in
+def test_item_100_emergency_rotation_signs_at_once_and_withdraws_the_old_key(app, client, rp):
+    client_id, secret = rp
     before = _id_token(app, client, client_id, secret)
     old_kid = _kid(before)
     result = app.test_cli_runner().invoke(args=["keys", "rotate", "--now"], catch_exceptions=False)
@@ -132,7 +113,7 @@ def test_item_100_emergency_rotation_signs_at_once_and_withdraws_the_old_key(app
     new_kid = re.search(r"new signing key (\S+)", result.output).group(1)
     assert [k["kid"] for k in _jwks(client)["keys"]] == [new_kid]
     assert _kid(_id_token(app, client, client_id, secret)) == new_kid
-    assert not _verifies(before, _jwks(client))
+    assert not verifies(before, _jwks(client))
     # An ID token signed by the withdrawn key is no longer a valid logout hint: the OP asks first.
     page = client.get("/logout/end-session?" + urlencode({"id_token_hint": before}))
     assert page.status_code == 200 and b"Sign out?" in page.data and old_kid not in _jwks(client).__repr__()

@@ -12,6 +12,7 @@ from idp.models import TotpCredential, User
 from idp.models.types import utcnow
 from idp.services import action_tokens, totp
 from tests.conftest import csrf_token
+from tests.support.links import open_link
 from tests.support.mfa import post_form, totp_now
 from tests.support.oidc import exchange, get_code, login, make_client, make_user, pkce_pair
 from tests.support.register import add_account, with_check_digit
@@ -71,9 +72,10 @@ def test_item_104_no_canary_reaches_any_log_record(app, client, caplog):
     secrets_seen += [secret, otp, _session_id(second), reset]
 
     resetter = app.test_client()
-    page = resetter.get(f"/reset-password/{reset}").get_data(as_text=True)
-    resetter.post(f"/reset-password/{reset}", data={"csrf_token": csrf_token(page), "password": CANARY_NEW_PASSWORD,
-                                                    "confirm": CANARY_NEW_PASSWORD})
+    page = open_link(resetter, f"/reset-password/{reset}")
+    secrets_seen.append(_session_id(resetter))  # the session that now keeps the reset token
+    resetter.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                           "password": CANARY_NEW_PASSWORD, "confirm": CANARY_NEW_PASSWORD})
     resetter.get(f"/reset-password/{reset}")  # the used link, logged as a failure
     secrets_seen.append(CANARY_NEW_PASSWORD)
 

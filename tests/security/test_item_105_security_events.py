@@ -12,6 +12,7 @@ from idp.extensions import db
 from idp.models import AuditEvent
 from idp.observability import JsonFormatter
 from tests.conftest import csrf_token
+from tests.support.bot_challenge import answered
 from tests.support.oidc import exchange, get_code, login, make_client, make_user, pkce_pair
 
 REQUEST_ID = "req-105-abcdef12"
@@ -61,9 +62,9 @@ def test_item_105_a_lockout_names_the_account_and_the_request(app, client):
     make_user(app)
     limit = app.config["IDP_SETTINGS"].login_max_failures
     for _ in range(limit + 1):
-        page = client.get("/login")
+        html = client.get("/login").get_data(as_text=True)
         client.post("/login", data={"email": "resident@example.org", "password": "wrong " * 4,
-                                    "csrf_token": csrf_token(page.get_data(as_text=True)), "next": "/account/"},
+                                    "csrf_token": csrf_token(html), "next": "/account/", **answered(html)},
                     headers={"X-Request-ID": REQUEST_ID})
     throttled = [e for e in _events(app, "signin.failure") if e.detail.get("reason") == "throttled"]
     assert len(throttled) == 1

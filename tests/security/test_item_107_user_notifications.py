@@ -11,6 +11,7 @@ from idp.models import User, UserSession
 from idp.models.types import utcnow
 from tests.conftest import csrf_token
 from tests.integration.test_pages_account import signed_in_client
+from tests.support.links import open_link
 from tests.support.mfa import post_form
 from tests.support.passkeys_http import ORIGIN, RP_ID, add_passkey, registration_options
 from tests.support.register import add_account, with_check_digit
@@ -28,10 +29,9 @@ def _not_me_link(message) -> str:
 
 def _follow_not_me(app, link: str) -> None:
     visitor = app.test_client()
-    path = link.split("://", 1)[1].split("/", 1)[1]
-    page = visitor.get("/" + path)
+    page = open_link(visitor, link)
     assert page.status_code == 200
-    done = visitor.post("/" + path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    done = visitor.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
     assert done.status_code == 200
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.email == EMAIL))

@@ -1,14 +1,12 @@
 """Checklist 108: POPIA data-subject rights. The resident's own export (s23) holds every kind of
 personal information kept: linked accounts, consents per department, authenticators as metadata
 only (never a secret, key or code), sessions and recent sign-in history; a correction (s24) reaches
-departments with the next token; retention jobs for expired unverified accounts and old records do
-not exist yet (strict xfail)."""
+departments with the next token; the retention job deletes registrations never confirmed (more
+kinds in tests/integration/test_retention.py)."""
 from __future__ import annotations
 
 import base64
 import json
-
-import pytest
 
 from idp.extensions import db
 from idp.models import User
@@ -63,8 +61,6 @@ def test_item_108_a_correction_reaches_departments_with_the_next_token(app, clie
     assert claims["name"] == "Lindiwe Mokoena"
 
 
-@pytest.mark.xfail(strict=True, reason="gap: no retention job deletes unverified accounts past their confirmation "
-                                        "window, old audit events or used one-time records on a schedule")
 def test_item_108_retention_job_removes_expired_unverified_accounts(app):
     with app.app_context():
         user = accounts.create_user("stale@example.org", "a long enough resident passphrase", name="Stale",
@@ -73,5 +69,6 @@ def test_item_108_retention_job_removes_expired_unverified_accounts(app):
         db.session.commit()
     result = app.test_cli_runner().invoke(args=["retention", "run"])
     assert result.exit_code == 0
+    assert "unconfirmed registrations deleted: 1" in result.output
     with app.app_context():
         assert db.session.scalar(db.select(User).where(User.email == "stale@example.org")) is None

@@ -3,21 +3,22 @@ server secret (a leaked database snapshot): the documented runbook names the Reg
 resident notice contents and the 24-hour target, and its containment commands really work: an
 emergency key rotation makes every token the leaked key signed unverifiable at once while the
 service keeps issuing; a secret rotation keeps data at rest readable. Bulk forced credential resets
-and generated notices are not offered yet (strict xfail)."""
+and notices: ``idp users force-reset`` switches off passwords, ends sessions and tokens, mails each
+resident the s22 notice and drafts the Regulator's report."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import pytest
 from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from idp.extensions import db
-from idp.models import SigningKey
+from idp.models import AuditEvent, SigningKey, User
 from idp.services import keys
-from tests.support.oidc import exchange, get_code, login, make_client, make_user, pkce_pair
+from tests.integration.test_signin_flows import PASSWORD, login, make_user
+from tests.integration.test_signin_reset import NEW_PASSWORD, ask_reset, submit_reset
+from tests.support.oidc import exchange, get_code, make_client, pkce_pair, verifies
+from tests.support.smtp import body_of, first_link
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "deploy/README.md"
 
@@ -40,32 +41,65 @@ def test_item_109_leaked_key_drill_kills_forged_tokens_and_keeps_service(app, cl
         leaked_key, leaked_kid = ring.signing, ring.signing_kid  # what the attacker holds
     forged = jwt.encode({"alg": ring.alg, "kid": leaked_kid}, {"iss": "http://localhost", "sub": "attacker",
                                                               "aud": client_id, "exp": 4102444800}, leaked_key)
-    assert _verifies(forged, client.get("/jwks.json").get_json())  # before the drill: accepted by RPs
+    assert verifies(forged, client.get("/jwks.json").get_json())  # before the drill: accepted by RPs
 
     result = app.test_cli_runner().invoke(args=["keys", "rotate", "--now"], catch_exceptions=False)
     assert result.exit_code == 0
     jwks = client.get("/jwks.json").get_json()
-    assert leaked_kid not in {k["kid"] for k in jwks["keys"]} and not _verifies(forged, jwks)
+    assert leaked_kid not in {k["kid"] for k in jwks["keys"]} and not verifies(forged, jwks)
     verifier, challenge = pkce_pair()
     fresh = exchange(client, client_id, secret, get_code(client, client_id, challenge), verifier)
-    assert fresh.status_code == 200 and _verifies(fresh.get_json()["id_token"], jwks)
+    assert fresh.status_code == 200 and verifies(fresh.get_json()["id_token"], jwks)
     with app.app_context():
         assert db.session.scalar(db.select(SigningKey).where(SigningKey.kid == leaked_kid)).state(
             keys.utcnow()) == "retired"
 
 
-def _verifies(token: str, jwks: dict) -> bool:
-    try:
-        jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256", "ES256"])
-    except (JoseError, ValueError):
-        return False
-    return True
+INCIDENT = "On 20 November a copy of the account database was taken from a backup server."
 
 
-@pytest.mark.xfail(strict=True, reason="gap: no command forces a password reset on every (or every affected) "
-                                        "resident and drafts the s22 notices; the runbook does it by hand")
-def test_item_109_forced_credential_reset_command(app):
-    make_user(app)
-    result = app.test_cli_runner().invoke(args=["users", "force-reset", "--all"])
-    assert result.exit_code == 0
-    assert re.search(r"\d+ residents", result.output)
+def _force_reset(app, *args):
+    return app.test_cli_runner().invoke(args=["users", "force-reset", *args, "--incident", INCIDENT,
+                                              "--reason", "INC-2026-42"])
+
+
+def test_item_109_forced_credential_reset_command(app, smtp_server):
+    user_id = make_user(app, email="amara@example.org", password=PASSWORD)
+    make_user(app, email="thabo@example.org", password=PASSWORD, name="Thabo Nkosi")
+    http = app.test_client()
+    assert login(http).status_code == 303
+    result = _force_reset(app, "--all")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\b2 residents", result.output)
+    assert "Information Regulator" in result.output and INCIDENT in result.output  # the s22 report draft
+    assert http.get("/account/").status_code in (302, 303)  # signed out everywhere
+    assert login(app.test_client()).status_code == 401  # the old password no longer works
+    notice = smtp_server.wait_for("amara@example.org", subject_contains="new eCitizen Passport password")
+    text = body_of(notice)
+    for needed in (INCIDENT, "What happened", "may mean for you", "What we did", "What you should do"):
+        assert needed in text, needed
+    assert first_link(notice).endswith("/forgot-password")  # no one-time link that could expire unread
+    ask_reset(app.test_client())
+    submit_reset(app.test_client(), first_link(smtp_server.wait_for("amara@example.org", subject_contains="Reset")))
+    assert login(app.test_client(), password=NEW_PASSWORD).status_code == 303
+    with app.app_context():
+        event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.event == "breach.forced_reset"))
+        assert event.detail["residents"] == 2 and event.detail["reason"] == "INC-2026-42"
+        assert db.session.get(User, user_id).password_hash is not None  # the new one
+
+
+def test_item_109_forced_reset_of_named_residents_checks_every_address_first(app):
+    make_user(app, email="amara@example.org", password=PASSWORD)
+    refused = _force_reset(app, "--email", "amara@example.org", "--email", "nobody@example.org")
+    assert refused.exit_code != 0 and "nobody@example.org" in refused.output
+    assert login(app.test_client()).status_code == 303  # nothing was changed
+    counted = app.test_cli_runner().invoke(args=["users", "force-reset", "--email", "amara@example.org",
+                                                 "--incident", INCIDENT, "--reason", "x", "--dry-run"])
+    assert counted.exit_code == 0 and "would reset 1 residents" in counted.output
+    assert login(app.test_client()).status_code == 303
+    neither = app.test_cli_runner().invoke(args=["users", "force-reset", "--incident", INCIDENT, "--reason", "x"])
+    assert neither.exit_code == 2 and "--all" in neither.output
+    empty = app.test_cli_runner().invoke(args=["users", "force-reset", "--email", "amara@example.org",
+                                               "--incident", " ", "--reason", "x"])
+    assert empty.exit_code == 1 and "describe the incident" in empty.output
+    assert login(app.test_client()).status_code == 303

@@ -16,19 +16,12 @@ from idp.extensions import db
 from idp.models import User
 from idp.oidc.acr import ACR_PASSWORD
 from idp.services import accounts, keys
-from tests.support.oidc import exchange, get_code, login, make_client, make_user, pkce_pair
+from tests.support.oidc import issue_tokens, login, make_client, make_user
 
 
 @pytest.fixture
 def rp(app):
     return make_client(app, first_party=True)
-
-
-def _issue(client, rp) -> dict:
-    verifier, challenge = pkce_pair()
-    response = exchange(client, *rp, get_code(client, rp[0], challenge), verifier)
-    assert response.status_code == 200
-    return response.get_json()
 
 
 def _segments(token: str) -> tuple[dict, dict]:
@@ -56,7 +49,7 @@ def test_item_10_claims_issuer_audience_lifetime_and_factors(app, client, rp):
     make_user(app)
     login(client)
     discovery = client.get("/.well-known/openid-configuration").get_json()
-    tokens = _issue(client, rp)
+    tokens = issue_tokens(client, rp)
     header, _ = _segments(tokens["id_token"])
     claims = _verify_with_named_key_only(client, tokens["id_token"])
     assert header["alg"] in discovery["id_token_signing_alg_values_supported"]
@@ -72,7 +65,7 @@ def test_item_10_lifetime_follows_the_setting(app, client, rp, monkeypatch):
     make_user(app)
     login(client)
     monkeypatch.setattr(app.config["IDP_SETTINGS"], "id_token_lifetime", 60)
-    claims = _verify_with_named_key_only(client, _issue(client, rp)["id_token"])
+    claims = _verify_with_named_key_only(client, issue_tokens(client, rp)["id_token"])
     assert claims["exp"] - claims["iat"] == 60
 
 
@@ -87,12 +80,12 @@ def test_item_10_discovery_never_offers_none_or_symmetric_algorithms(client):
 def test_item_10_sub_is_opaque_stable_and_never_reassigned(app, client, rp):
     user_sub = make_user(app)
     login(client)
-    first = _verify_with_named_key_only(client, _issue(client, rp)["id_token"])
+    first = _verify_with_named_key_only(client, issue_tokens(client, rp)["id_token"])
     assert first["sub"] == user_sub
     assert "@" not in first["sub"] and not first["sub"].isdigit() and len(first["sub"]) >= 32
     other = app.test_client()  # a second session of the same resident
     login(other)
-    tokens = _issue(other, rp)
+    tokens = issue_tokens(other, rp)
     assert _verify_with_named_key_only(other, tokens["id_token"])["sub"] == user_sub
     refreshed = other.post("/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
                            auth=rp).get_json()
@@ -115,7 +108,7 @@ def test_item_10_signature_verifies_with_the_unique_kid_after_rotations(app, cli
         keys.create_key("RS256", immediate=True)
         keys.create_key(alg, immediate=True)
         keys.create_key("RS256")  # published ahead of use, not yet signing
-    tokens = _issue(client, rp)
+    tokens = issue_tokens(client, rp)
     header, _ = _segments(tokens["id_token"])
     assert header["alg"] == alg and header["kid"]
     assert len(client.get("/jwks.json").get_json()["keys"]) >= 2

@@ -16,6 +16,7 @@ from idp.models import ActionToken, User
 from idp.services import action_tokens
 from tests.conftest import csrf_token
 from tests.support.databases import postgres_admin_url
+from tests.support.links import open_link
 from tests.support.oidc import exchange, get_code, login, make_client, make_user, pkce_pair
 
 NEW_PASSWORD = "a brand new resident passphrase"
@@ -73,7 +74,8 @@ def test_item_111_database_down_gives_503_and_leaves_no_partial_state(app, clien
     newcomer = app.test_client()
     register_token = csrf_token(newcomer.get("/register").get_data(as_text=True))
     resetter = app.test_client()
-    reset_token = csrf_token(resetter.get(f"/reset-password/{reset}").get_data(as_text=True))
+    reset_page = open_link(resetter, f"/reset-password/{reset}")
+    reset_token, reset_form = csrf_token(reset_page.get_data(as_text=True)), reset_page.request.path
     jwks = client.get("/jwks.json").get_json()
 
     with database_down(app):
@@ -82,8 +84,8 @@ def test_item_111_database_down_gives_503_and_leaves_no_partial_state(app, clien
         _clean_503(exchange(client, client_id, secret, code, verifier2))
         _clean_503(client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
                                auth=(client_id, secret)))
-        _clean_503(resetter.post(f"/reset-password/{reset}", data={"csrf_token": reset_token,
-                                                                   "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}))
+        _clean_503(resetter.post(reset_form, data={"csrf_token": reset_token,
+                                                   "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}))
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
         assert client.get("/.well-known/openid-configuration").status_code == 200
@@ -102,8 +104,8 @@ def test_item_111_database_down_gives_503_and_leaves_no_partial_state(app, clien
     refreshed = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
                             auth=(client_id, secret))
     assert refreshed.status_code == 200  # the refresh token was not rotated away
-    done = resetter.post(f"/reset-password/{reset}", data={"csrf_token": reset_token,
-                                                          "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    done = resetter.post(reset_form, data={"csrf_token": reset_token,
+                                           "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert done.status_code == 303
 
 

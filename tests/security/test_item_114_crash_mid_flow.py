@@ -26,6 +26,7 @@ from idp.models import AccountLink, ActionToken, MunicipalAccount, Token, User, 
 from idp.services import accounts, action_tokens
 from tests.conftest import csrf_token, migrated_app
 from tests.support.databases import postgres_admin_url, redis_url
+from tests.support.links import open_link
 from tests.support.oidc import REDIRECT, authorize_params, exchange, get_code, make_client, pkce_pair, query_of
 from tests.support.register import add_account, with_check_digit
 from tests.support.server import IdpServer
@@ -208,12 +209,12 @@ def test_item_114_crash_while_resetting_a_password(crash_app):
         with app.app_context():
             raw = action_tokens.issue(user_id, action_tokens.RESET_PASSWORD)
         browser = app.test_client()
-        page = browser.get(f"/reset-password/{raw}").get_data(as_text=True)
-        return {"user_id": user_id, "raw": raw, "browser": browser, "csrf": csrf_token(page),
-                "password": "new passphrase " + secrets.token_hex(8)}
+        page = open_link(browser, f"/reset-password/{raw}")
+        return {"user_id": user_id, "raw": raw, "browser": browser, "csrf": csrf_token(page.get_data(as_text=True)),
+                "form": page.request.path, "password": "new passphrase " + secrets.token_hex(8)}
 
     def step(state):
-        return state["browser"].post(f"/reset-password/{state['raw']}", data={
+        return state["browser"].post(state["form"], data={
             "csrf_token": state["csrf"], "password": state["password"], "confirm": state["password"]})
 
     def state_of(state):

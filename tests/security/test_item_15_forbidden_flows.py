@@ -23,19 +23,9 @@ from tests.support.oidc import (
     authorize_params,
     exchange,
     get_code,
-    login,
     make_client,
-    make_user,
     pkce_pair,
 )
-
-
-@pytest.fixture
-def rp(app, client):
-    client_id, secret = make_client(app)
-    make_user(app)
-    login(client)
-    return client_id, secret
 
 
 def _nothing_issued(app):

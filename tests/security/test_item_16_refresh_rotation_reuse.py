@@ -18,23 +18,8 @@ import requests
 from idp.extensions import db
 from idp.models import AuditEvent, Token
 from idp.models.types import utcnow
-from tests.support.oidc import REDIRECT, exchange, get_code, login, make_client, make_user, pkce_pair
+from tests.support.oidc import REDIRECT, issue_tokens, make_client, pkce_pair
 from tests.support.server import IdpServer
-
-
-@pytest.fixture
-def rp(app, client):
-    client_id, secret = make_client(app)
-    make_user(app)
-    login(client)
-    return client_id, secret
-
-
-def _issue(client, rp) -> dict:
-    verifier, challenge = pkce_pair()
-    response = exchange(client, rp[0], rp[1], get_code(client, rp[0], challenge), verifier)
-    assert response.status_code == 200
-    return response.get_json()
 
 
 def _refresh(client, rp, refresh_token):
@@ -52,7 +37,7 @@ def _rotate(client, rp, refresh_token) -> dict:
 
 
 def test_item_16_replaying_an_older_token_revokes_the_newest_of_the_family(app, client, rp):
-    first = _issue(client, rp)
+    first = issue_tokens(client, rp)
     second = _rotate(client, rp, first["refresh_token"])
     third = _rotate(client, rp, second["refresh_token"])
     assert len({first["refresh_token"], second["refresh_token"], third["refresh_token"]}) == 3
@@ -70,7 +55,7 @@ def test_item_16_replaying_an_older_token_revokes_the_newest_of_the_family(app, 
 
 
 def test_item_16_no_grace_window_even_for_the_immediately_preceding_token(app, client, rp):
-    first = _issue(client, rp)
+    first = issue_tokens(client, rp)
     second = _rotate(client, rp, first["refresh_token"])
     replay = _refresh(client, rp, first["refresh_token"])  # within the same second: still a replay
     assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
@@ -79,7 +64,7 @@ def test_item_16_no_grace_window_even_for_the_immediately_preceding_token(app, c
 
 
 def test_item_16_refused_refresh_attempts_do_not_fork_or_revive(app, client, rp):
-    first = _issue(client, rp)
+    first = issue_tokens(client, rp)
     other = make_client(app, name="Permits")
     assert _refresh(client, other, first["refresh_token"]).get_json()["error"] == "invalid_grant"
     upscoped = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
@@ -97,7 +82,7 @@ def test_item_16_refused_refresh_attempts_do_not_fork_or_revive(app, client, rp)
 
 
 def test_item_16_absolute_lifetime_does_not_slide_with_rotation(app, client, rp):
-    first = _issue(client, rp)
+    first = issue_tokens(client, rp)
     with app.app_context():
         start = db.session.query(Token).one()
         family_end = start.grant_expires_at

@@ -14,22 +14,7 @@ import pytest
 from idp.extensions import db
 from idp.models import Token
 from idp.models.types import utcnow
-from tests.support.oidc import exchange, get_code, login, make_client, make_user, pkce_pair
-
-
-@pytest.fixture
-def rp(app, client):
-    client_id, secret = make_client(app)
-    make_user(app)
-    login(client)
-    return client_id, secret
-
-
-def _issue(client, rp) -> dict:
-    verifier, challenge = pkce_pair()
-    response = exchange(client, rp[0], rp[1], get_code(client, rp[0], challenge), verifier)
-    assert response.status_code == 200
-    return response.get_json()
+from tests.support.oidc import exchange, get_code, issue_tokens, make_client, pkce_pair
 
 
 def _introspect(client, auth, token):
@@ -50,7 +35,7 @@ def _live(app) -> int:
 
 @pytest.mark.parametrize("path", ["/revoke", "/introspect"])
 def test_item_17_unauthenticated_calls_are_401_with_www_authenticate(app, client, rp, path):
-    tokens = _issue(client, rp)
+    tokens = issue_tokens(client, rp)
     attempts = [
         {"data": {"token": tokens["access_token"]}},  # no credentials at all
         {"data": {"token": tokens["access_token"]}, "auth": (rp[0], "wrong-secret")},
@@ -83,7 +68,7 @@ def test_item_17_token_endpoint_refuses_unauthenticated_redemption_without_burni
 
 
 def test_item_17_another_client_cannot_revoke_a_refresh_token(app, client, rp):
-    tokens = _issue(client, rp)
+    tokens = issue_tokens(client, rp)
     other = make_client(app, name="Permits")
     refused = client.post("/revoke", data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
                           auth=other)
@@ -95,7 +80,7 @@ def test_item_17_another_client_cannot_revoke_a_refresh_token(app, client, rp):
 
 
 def test_item_17_introspection_of_expired_revoked_or_foreign_tokens_is_exactly_inactive(app, client, rp):
-    tokens = _issue(client, rp)
+    tokens = issue_tokens(client, rp)
     other = make_client(app, name="Permits")
     for token in (tokens["access_token"], tokens["refresh_token"]):
         foreign = _introspect(client, other, token)
@@ -110,7 +95,7 @@ def test_item_17_introspection_of_expired_revoked_or_foreign_tokens_is_exactly_i
     expired = _introspect(client, rp, tokens["access_token"])
     assert expired.status_code == 200 and expired.get_json() == {"active": False}
 
-    fresh = _issue(client, rp)
+    fresh = issue_tokens(client, rp)
     assert client.post("/revoke", data={"token": fresh["access_token"]}, auth=rp).status_code == 200
     revoked = _introspect(client, rp, fresh["access_token"])
     assert revoked.status_code == 200 and revoked.get_json() == {"active": False}

@@ -13,15 +13,7 @@ from joserfc.jwk import KeySet
 from idp.extensions import db
 from idp.models import Token
 from idp.models.types import utcnow
-from tests.support.oidc import exchange, get_code, login, make_client, make_user, pkce_pair
-
-
-@pytest.fixture
-def rp(app, client):
-    client_id, secret = make_client(app)
-    make_user(app)
-    login(client)
-    return client_id, secret
+from tests.support.oidc import exchange, get_code, pkce_pair
 
 
 def _issue(client, rp, **extra):
@@ -57,6 +49,16 @@ def test_item_18_userinfo_refuses_a_token_in_the_url_query(client, rp):
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].lower().startswith("bearer")
         assert "email" not in (response.get_json() or {})
+
+
+def test_item_18_a_request_without_a_bearer_token_gets_a_bare_challenge(client):
+    """RFC 6750 3.1: a request with no authentication information (or another scheme) gets a
+    Bearer challenge without an error code."""
+    for headers in ({}, {"Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l"}):
+        response = client.get("/userinfo", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert "error" not in (response.get_json() or {})
 
 
 @pytest.mark.parametrize("how", ["expired", "revoked"])

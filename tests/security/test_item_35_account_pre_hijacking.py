@@ -3,14 +3,11 @@ address with a password of their own, never verifies it, signs in and adds data;
 takes the account over through the mailbox (password reset): the attacker's password and sessions
 must be gone and the attacker's additions discarded. Unverified accounts must not reach departments
 or recovery, must expire after 7 days, and a change of address takes effect only once the new
-address is confirmed, the old address being told with a link that undoes it. What the product does
-not do yet is pinned with strict xfails naming the gap."""
+address is confirmed, the old address being told with a link that cancels or undoes it."""
 from __future__ import annotations
 
 from datetime import timedelta
 from urllib.parse import urlencode
-
-import pytest
 
 from idp.extensions import db
 from idp.models import User
@@ -18,6 +15,7 @@ from idp.models.types import utcnow
 from tests.conftest import csrf_token
 from tests.integration.test_signin_flows import PASSWORD, login, register
 from tests.integration.test_signin_reset import ask_reset, submit_reset
+from tests.support.links import open_link
 from tests.support.oidc import authorize_params, make_client, pkce_pair, query_of
 from tests.support.smtp import first_link
 
@@ -60,10 +58,9 @@ def test_item_35_registering_again_does_not_hand_the_victim_the_attackers_accoun
         assert db.session.scalar(db.select(User.name)) == "Mallory Attacker"  # nothing merged into it
 
 
-@pytest.mark.xfail(strict=True, reason="gap: taking over an unverified account by password reset keeps the "
-                                       "name, second factors, phone and links the pre-registering attacker added")
 def test_item_35_the_attackers_additions_are_discarded_on_takeover(app, smtp_server):
-    _attacker_pre_registers(app)
+    attacker = _attacker_pre_registers(app)
+    assert attacker.get("/account/").status_code == 200  # signed in to the unconfirmed account
     with app.app_context():
         user = db.session.scalar(db.select(User))
         user.phone_number, user.phone_verified_at = "+27821234567", utcnow()
@@ -73,20 +70,29 @@ def test_item_35_the_attackers_additions_are_discarded_on_takeover(app, smtp_ser
     submit_reset(victim, first_link(smtp_server.wait_for(VICTIM, subject_contains="eset")), password=VICTIM_PASSWORD)
     with app.app_context():
         user = db.session.scalar(db.select(User))
-        assert user.phone_number is None and user.name != "Mallory Attacker"
+        assert user.phone_number is None and user.name != "Mallory Attacker" and user.email_verified
+    assert attacker.get("/account/").status_code in (302, 303)  # the attacker's session ended
+    assert login(app.test_client(), email=VICTIM, password=VICTIM_PASSWORD).status_code in (302, 303)
 
 
-@pytest.mark.xfail(strict=True, reason="gap: an unverified account is signed in to departments (no email "
-                                       "verification gate at /authorize)")
 def test_item_35_an_unverified_account_cannot_reach_a_department(app):
     client_id, _ = make_client(app, first_party=True)
     attacker = _attacker_pre_registers(app)
     _, challenge = pkce_pair()
     answer = attacker.get("/authorize?" + urlencode(authorize_params(client_id, challenge)))
-    assert not (answer.status_code == 302 and "code" in query_of(answer.headers.get("Location", "")))
+    assert answer.status_code == 403 and "Location" not in answer.headers  # no code, no redirect
+    assert "Confirm your email address" in answer.get_data(as_text=True)
+    silent = attacker.get("/authorize?" + urlencode(authorize_params(client_id, challenge, prompt="none")))
+    assert silent.status_code == 302
+    assert query_of(silent.headers["Location"])["error"] == "interaction_required"
+    with app.app_context():
+        user = db.session.scalar(db.select(User))
+        user.email_verified = True  # the address's owner confirmed it
+        db.session.commit()
+    granted = attacker.get("/authorize?" + urlencode(authorize_params(client_id, challenge)))
+    assert granted.status_code == 302 and "code" in query_of(granted.headers["Location"])
 
 
-@pytest.mark.xfail(strict=True, reason="gap: unverified registrations never expire (no 7-day clean-up)")
 def test_item_35_an_unverified_registration_expires_after_7_days(app):
     _attacker_pre_registers(app)
     with app.app_context():
@@ -99,18 +105,54 @@ def test_item_35_an_unverified_registration_expires_after_7_days(app):
         assert db.session.scalar(db.select(User.name).where(User.email == VICTIM)) == "Thandi Mokoena"
 
 
-@pytest.mark.xfail(strict=True, reason="gap: the notice to the old address links to password reset, not to a "
-                                       "link that reverts the email change")
+def _change_email(app, http) -> None:
+    page = http.get("/account/email")
+    http.post("/account/email", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                      "new_email": "amara.new@example.org", "current_password": PASSWORD})
+
+
+def _report(http, link: str):
+    page = open_link(http, link)
+    assert page.status_code == 200
+    return http.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+
+
 def test_item_35_the_old_address_gets_a_revert_link(app, smtp_server):
     from tests.integration.test_signin_flows import make_user
 
     make_user(app)
     http = app.test_client()
     login(http)
-    page = http.get("/account/email")
-    http.post("/account/email", data={"csrf_token": csrf_token(page.get_data(as_text=True)),
-                                      "new_email": "amara.new@example.org", "current_password": PASSWORD})
+    _change_email(app, http)
     notice = smtp_server.wait_for("amara@example.org", subject_contains="change")
-    assert "/forgot-password" not in first_link(notice)
+    revert = first_link(notice)
+    assert "/not-me/" in revert and "/forgot-password" not in revert
+    confirm = first_link(smtp_server.wait_for("amara.new@example.org", subject_contains="Confirm"))
     with app.app_context():
         assert db.session.scalar(db.select(User.email)) == "amara@example.org"  # not changed yet
+    assert _report(app.test_client(), revert).status_code == 200  # before the change: it is cancelled
+    assert open_link(app.test_client(), confirm).status_code == 400
+    with app.app_context():
+        user = db.session.scalar(db.select(User))
+        assert user.email == "amara@example.org" and user.status == "locked"
+    assert smtp_server.wait_for("amara@example.org", subject_contains="eset")  # the way back in
+
+
+def test_item_35_the_revert_link_undoes_a_change_already_made(app, smtp_server):
+    from tests.integration.test_signin_flows import make_user
+
+    make_user(app)
+    http = app.test_client()
+    login(http)
+    _change_email(app, http)
+    revert = first_link(smtp_server.wait_for("amara@example.org", subject_contains="change"))
+    confirm = first_link(smtp_server.wait_for("amara.new@example.org", subject_contains="Confirm"))
+    page = open_link(http, confirm)
+    http.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    with app.app_context():
+        assert db.session.scalar(db.select(User.email)) == "amara.new@example.org"  # the change happened
+    assert _report(app.test_client(), revert).status_code == 200
+    with app.app_context():
+        user = db.session.scalar(db.select(User))
+        assert user.email == "amara@example.org" and user.email_verified and user.status == "locked"
+    assert http.get("/account/").status_code in (302, 303)  # the session that made the change ended

@@ -16,6 +16,7 @@ from idp.services import action_tokens as links
 from idp.web.forms import MAX_PASSWORD_INPUT
 from tests.conftest import csrf_token
 from tests.integration.test_signin_flows import PASSWORD, login, make_user
+from tests.support.links import open_link
 
 SIZES = [10 * 1024, 1024 * 1024]
 
@@ -74,8 +75,10 @@ def test_item_40_huge_password_at_reset_is_400_and_link_still_unused(app, client
     with app.app_context():
         raw = links.issue(user_id, links.RESET_PASSWORD)
     argon2_calls.calls = 0
-    path = f"/reset-password/{raw}"
-    response = _post(client, path, {"password": "p" * size, "confirm": "p" * size})
+    page = open_link(client, f"/reset-password/{raw}")
+    assert page.status_code == 200
+    response = client.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                    "password": "p" * size, "confirm": "p" * size})
     assert response.status_code == 400 and argon2_calls.calls == 0
     with app.app_context():
         assert db.session.scalar(db.select(ActionToken.used_at)) is None

@@ -15,6 +15,7 @@ from idp.models import ActionToken, User
 from idp.services import action_tokens as links
 from tests.conftest import csrf_token
 from tests.integration.test_signin_flows import PASSWORD, login, make_user, path_of
+from tests.support.links import open_link
 from tests.support.smtp import first_link
 
 NEW = "purple elephants dance at dawn"
@@ -30,11 +31,11 @@ def _request_link(client, smtp_server, email="amara@example.org"):
 
 
 def _submit(client, path, password=NEW):
-    page = client.get(path)
+    page = open_link(client, path)
     if page.status_code != 200:
         return page
-    return client.post(path, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
-                                   "password": password, "confirm": password})
+    return client.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                "password": password, "confirm": password})
 
 
 def _assert_invalid(response):
@@ -117,9 +118,10 @@ def test_item_43_email_change_invalidates_outstanding_links(app, client, smtp_se
     asked = client.post("/account/email", data={"csrf_token": token, "current_password": PASSWORD,
                                                  "new_email": "amara.new@example.org"})
     assert asked.status_code == 200, asked.get_data(as_text=True)[:300]
-    confirm = path_of(first_link(smtp_server.wait_for("amara.new@example.org", subject_contains="Confirm")))
-    page = client.get(confirm)
-    assert client.post(confirm, data={"csrf_token": csrf_token(page.get_data(as_text=True))}).status_code == 303
+    page = open_link(client, first_link(smtp_server.wait_for("amara.new@example.org", subject_contains="Confirm")))
+    assert page.status_code == 200
+    done = client.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert done.status_code == 303
     _assert_invalid(_submit(app.test_client(), path))
     assert login(app.test_client(), email="amara.new@example.org").status_code == 303
 

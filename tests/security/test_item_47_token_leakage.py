@@ -1,7 +1,8 @@
 """Checklist 47: reset/verification token leakage. The pages a link opens send
 ``Referrer-Policy: no-referrer`` and load nothing from another origin, and the token never reaches a
-log: neither the JSON log line's path nor gunicorn's access log of a real ``idp serve``. Gap: the
-token stays in the page's URL (it is not moved into the session on first load)."""
+log: neither the JSON log line's path nor gunicorn's access log of a real ``idp serve``. On first
+load the token leaves the address bar: it is kept in the session and the page redirects to its
+token-free address, where the form posts."""
 from __future__ import annotations
 
 import json
@@ -9,10 +10,9 @@ import logging
 import re
 import urllib.request
 
-import pytest
-
 from idp.observability import JsonFormatter
 from idp.services import action_tokens as links
+from tests.conftest import csrf_token
 from tests.integration.test_signin_flows import make_user
 from tests.support.server import IdpServer
 
@@ -27,7 +27,9 @@ def _links(app):
 
 def test_item_47_link_pages_send_no_referrer_and_load_nothing_from_elsewhere(app, client):
     for path in _links(app).values():
-        response = client.get(path)
+        first = client.get(path)
+        assert first.status_code == 303 and first.headers["Referrer-Policy"] == "no-referrer"
+        response = client.get(first.headers["Location"])
         assert response.status_code == 200
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert "no-store" in response.headers["Cache-Control"]
@@ -67,9 +69,30 @@ def test_item_47_access_log_of_a_real_server_never_carries_the_token(tmp_path, s
     assert "T0KEN" not in log
 
 
-@pytest.mark.xfail(strict=True, reason="gap: the link token stays in the URL; the page is not redirected to a "
-                                       "token-free address with the token kept in the session")
 def test_item_47_first_load_moves_the_token_out_of_the_url(app, client):
-    response = client.get(_links(app)["reset"])
+    paths = _links(app)
+    response = client.get(paths["reset"])
     assert response.status_code == 303
     assert response.headers["Location"] == "/reset-password"
+    page = client.get("/reset-password")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and paths["reset"].rsplit("/", 1)[1] not in html
+    form = {"csrf_token": csrf_token(html), "password": "a brand new long passphrase 7731",
+            "confirm": "a brand new long passphrase 7731"}
+    done = client.post("/reset-password", data=form)  # the form's token-free address
+    assert done.status_code == 303 and done.headers["Location"] == "/login"
+    assert client.get("/reset-password").status_code == 400  # used: no longer kept
+
+
+def test_item_47_the_kept_token_belongs_to_that_browser_only(app, client):
+    paths = _links(app)
+    assert client.get(paths["verify"]).status_code == 303
+    other = app.test_client()
+    assert other.get("/verify-email").status_code == 400  # another browser has nothing kept
+    page = client.get("/verify-email")
+    assert page.status_code == 200 and 'action="/verify-email"' in page.get_data(as_text=True)
+
+
+def test_item_47_an_unknown_token_is_refused_without_a_redirect(app, client):
+    response = client.get("/reset-password/" + "x" * 43)
+    assert response.status_code == 400 and "Location" not in response.headers

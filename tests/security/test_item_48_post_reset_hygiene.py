@@ -11,6 +11,7 @@ from idp.services import action_tokens as links
 from tests.conftest import csrf_token
 from tests.integration.test_signin_flows import login, make_user
 from tests.integration.test_signin_reset import add_token
+from tests.support.links import open_link
 from tests.support.mfa import texted_codes
 from tests.support.smtp import body_of
 
@@ -21,9 +22,10 @@ def _reset(app, user_id):
     with app.app_context():
         path = "/reset-password/" + links.issue(user_id, links.RESET_PASSWORD)
     http = app.test_client()
-    page = http.get(path)
-    response = http.post(path, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
-                                     "password": NEW, "confirm": NEW})
+    page = open_link(http, path)
+    assert page.status_code == 200
+    response = http.post(page.request.path, data={"csrf_token": csrf_token(page.get_data(as_text=True)),
+                                                  "password": NEW, "confirm": NEW})
     assert response.status_code == 303
 
 

@@ -89,7 +89,7 @@ def test_item_73_a_resident_gets_404_on_every_console_route_with_every_method(ap
     assert len(logged) == tried  # every refused attempt at a real route is in the audit trail
     assert {e.user_id for e in logged} == {world["attacker"]} and all(e.outcome == "failure" for e in logged)
     assert {(e.detail["method"], e.detail["path"]) for e in logged} >= {
-        ("POST", f"/admin/residents/{world['target']}/roles"), ("GET", "/admin/audit.csv")}
+        ("POST", f"/admin/residents/{world['target']}/roles"), ("GET", "/admin/approvals/1/audit-events.csv")}
 
 
 def test_item_73_method_override_headers_are_not_honoured(app, world):

@@ -2,7 +2,9 @@
 phishing-resistant MFA (a passkey or security key, IDP_STAFF_MFA=phishing-resistant by default):
 password + authenticator app, password + SMS code or password + recovery code are refused (sent
 to step up with a passkey, no console content); console sessions end after 15 idle minutes and
-after IDP_STAFF_SESSION_HOURS (12) however active. The console on its own origin is not built."""
+after IDP_STAFF_SESSION_HOURS (12) however active. With IDP_ADMIN_HOST the console has an origin of
+its own: /admin is 404 on the residents' host, the admin host serves nothing of the residents'
+site, its session cookie is its own, and staff passkeys work there."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,7 +16,7 @@ from idp.extensions import db
 from idp.models import User, UserSession
 from idp.models.types import utcnow
 from idp.oidc import acr as acr_rules
-from tests.integration.test_admin import staff_client
+from tests.integration.test_admin import on_host, staff_client
 from tests.integration.test_signin_flows import login, make_user
 from tests.support.mfa import enrol_totp, form_token, totp_now
 
@@ -60,7 +62,7 @@ def test_item_74_password_with_a_phishable_factor_never_opens_the_console(app):
     # authenticator app, SMS code, recovery code, password alone
     for index, amr in enumerate([["pwd", "otp", "mfa"], ["pwd", "sms", "mfa"], ["pwd", "mfa"], ["pwd"]]):
         http, _ = _staff_with_session(app, amr, email=f"admin{index}@capetown.gov.za", roles=("administrator",))
-        for path in ("/admin/", "/admin/audit.csv", "/admin/clients", f"/admin/residents/{target}/export"):
+        for path in ("/admin/", "/admin/audit", "/admin/clients", f"/admin/residents/{target}/export"):
             response = http.get(path)
             assert response.status_code == 302 and response.headers["Location"].startswith("/login/step-up?"), \
                 (amr, path)
@@ -103,8 +105,75 @@ def test_item_74_a_console_session_ends_after_the_absolute_limit_however_active(
         assert db.session.scalars(db.select(UserSession.ended_at).where(UserSession.user_id == user_id)).all() != [None]
 
 
-@pytest.mark.xfail(strict=True, reason="gap: the console is served on the resident-facing origin; no separate "
-                                       "admin host/origin setting exists")
-def test_item_74_the_console_is_not_served_on_the_resident_origin(app):
-    http, _ = staff_client(app)
+ADMIN_HOST = "admin.localhost"
+
+
+@pytest.fixture
+def admin_host(app, monkeypatch):
+    monkeypatch.setattr(app.config["IDP_SETTINGS"], "admin_host", ADMIN_HOST)
+    return ADMIN_HOST
+
+
+def test_item_74_the_console_is_not_served_on_the_resident_origin(app, admin_host):
+    http, _ = staff_client(app)  # signed in on the residents' host, with a security key
+    target = make_user(app, email="amara@example.org")
+    assert http.get("/account/").status_code == 200
     assert http.get("/admin/").status_code == 404
+    assert http.get(f"/admin/residents/{target}").status_code == 404
+    token = form_token(http, "/account/")
+    assert http.post(f"/admin/residents/{target}/lock", data={"csrf_token": token, "reason": "x" * 10}).status_code == 404
+    with app.app_context():
+        assert db.session.get(User, target).status == "active"
+    console, _ = staff_client(app, email="admin@capetown.gov.za", roles=("administrator",), host=admin_host)
+    assert console.get("/admin/").status_code == 200
+    assert console.get(f"/admin/residents/{target}").status_code == 200
+
+
+def test_item_74_the_admin_host_serves_nothing_of_the_residents_site(app, admin_host):
+    console, _ = staff_client(app, host=admin_host)
+    for path in ("/", "/account/", "/account/services", "/register", "/services", "/help"):
+        response = console.get(path)
+        assert response.status_code == 303 and response.headers["Location"] == "/admin/", path
+    for method, path in (("GET", "/.well-known/openid-configuration"), ("GET", "/jwks.json"), ("GET", "/authorize"),
+                         ("POST", "/token"), ("GET", "/userinfo"), ("POST", "/register"), ("POST", "/account/name")):
+        assert console.open(path, method=method).status_code == 404, (method, path)
+    fresh, _ = staff_client(app, email="new@capetown.gov.za", mfa=False, host=admin_host)  # password only, so far
+    for path in (PHISHING_RESISTANT_STEP_UP + "next=/admin/", "/account/security", "/account/security/passkeys/new",
+                 "/healthz", "/static/site.css"):
+        assert fresh.get(path).status_code == 200, path  # stepping up, adding a passkey, assets
+    assert app.test_client().get("/login", base_url=f"http://{admin_host}").status_code == 200
+    assert app.test_client().get("/.well-known/openid-configuration").status_code == 200  # residents' host as before
+
+
+def test_item_74_a_sign_in_on_the_admin_host_is_its_own_session(app, admin_host):
+    staff = make_user(app, email="clerk@capetown.gov.za")
+    with app.app_context():
+        db.session.get(User, staff).roles = ["support"]
+        db.session.commit()
+    browser = on_host(app.test_client(), admin_host)
+    assert login(browser, email="clerk@capetown.gov.za").status_code in (302, 303)
+    assert browser.get("/admin/").headers["Location"].startswith(PHISHING_RESISTANT_STEP_UP)  # signed in there
+    browser.host = "localhost"
+    assert browser.get("/account/").headers["Location"].startswith("/login")  # the cookie stays on its host
+
+
+def test_item_74_staff_passkeys_are_accepted_from_the_admin_origin(app, admin_host):
+    from idp.services import passkeys
+
+    with app.test_request_context():
+        assert passkeys._origins() == ["http://localhost", "http://admin.localhost"]  # noqa: SLF001
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("localhost", "must differ from the issuer's host"),
+    ("admin.elsewhere.example", "must be under the WebAuthn RP ID"),
+    ("a.localhost,b.localhost", "must be one host name"),
+    ("https://admin.localhost", "must be one host name"),
+])
+def test_item_74_the_admin_host_setting_is_validated(value, problem):
+    from idp.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"IDP_ISSUER": "http://localhost", "IDP_ADMIN_HOST": value})
+    assert any(line.startswith("IDP_ADMIN_HOST:") and problem in line for line in raised.value.problems)
+    assert load_settings({"IDP_ISSUER": "http://localhost", "IDP_ADMIN_HOST": "admin.localhost"}).admin_host

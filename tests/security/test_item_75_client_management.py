@@ -15,6 +15,7 @@ from idp.cli.clients import clients as clients_cli
 from idp.extensions import db
 from idp.models import AuditEvent, Client, UserSession
 from idp.models.types import utcnow
+from idp.services import client_cache
 from tests.conftest import csrf_token
 from tests.integration.test_admin import staff_client
 from tests.support.oidc import REDIRECT, make_client
@@ -46,6 +47,7 @@ def _expire_overlap(app, client_id: str) -> None:
         db.session.execute(update(Client).where(Client.client_id == client_id)
                            .values(previous_secret_expires_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
+        client_cache.forget()  # a change made without the ORM
 
 
 def _row(app, client_id: str) -> Client:

@@ -2,17 +2,24 @@
 `idp` command edits or deletes audit events: the only routes that touch the trail read it (GET);
 other methods answer 405 and change nothing. Every event also leaves the database as a log line
 (`idp.audit` logger: the separate store a deployment ships to its log platform). The erasure of a
-resident (POPIA) keeps their events, removing only the network address. A database-level guard
-that refuses and alerts on a deletion attempt is not built."""
+resident (POPIA) keeps their events, removing only the network address. The database itself refuses
+any other change or deletion of an event, whoever connects (triggers of migration a34ad7274cbd);
+only retention deletes events past IDP_AUDIT_RETENTION_DAYS, with a permit that lives inside its
+own transaction."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import click
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from idp.extensions import db
-from idp.models import AuditEvent
+from idp.models import AuditEvent, AuditPurgePermit
+from idp.models.types import utcnow
+from idp.observability import REGISTRY
 from idp.services import audit
 from tests.conftest import csrf_token
 from tests.integration.test_admin import act, staff_client
@@ -40,9 +47,12 @@ def test_item_79_no_console_route_or_method_changes_the_trail(app):
     http, _ = staff_client(app, email="admin@capetown.gov.za", roles=("administrator",))
     token = csrf_token(http.get("/admin/").get_data(as_text=True))
     audit_rules = [r for r in app.url_map.iter_rules() if "audit" in r.rule]
-    assert {r.rule for r in audit_rules} == {"/admin/audit", "/admin/audit.csv"}
-    assert all(set(r.methods) - {"HEAD", "OPTIONS"} == {"GET"} for r in audit_rules)
-    paths = ["/admin/audit", "/admin/audit.csv", "/admin/audit/1", "/admin/audit/1/delete", "/admin/audit/1/edit",
+    assert {r.rule for r in audit_rules} == {"/admin/audit", "/admin/audit/exports",
+                                            "/admin/approvals/<int:request_id>/audit-events.csv"}
+    # Only reads, but for asking a second administrator to approve an export (which adds a request).
+    assert all(set(r.methods) - {"HEAD", "OPTIONS"} == ({"POST"} if r.rule.endswith("/exports") else {"GET"})
+               for r in audit_rules)
+    paths = ["/admin/audit", "/admin/approvals/1/audit-events.csv", "/admin/audit/1", "/admin/audit/1/delete", "/admin/audit/1/edit",
              "/admin/audit/purge", "/admin/audit?id=1"]
     for path in paths:
         for method in WRITE_METHODS:
@@ -94,12 +104,61 @@ def test_item_79_erasing_a_resident_keeps_their_events(app):
         assert kept.user_id == target and kept.ip_address is None  # kept, without the address
 
 
-@pytest.mark.xfail(strict=True, reason="gap: no database-level append-only guard on audit_events, so a direct "
-                                       "DELETE succeeds and raises no alert")
-def test_item_79_a_direct_deletion_is_refused_by_the_database(app):
-    _seed(app)
+def _refused(app, statement) -> None:
     with app.app_context():
-        with pytest.raises(Exception):
-            db.session.execute(db.delete(AuditEvent).where(AuditEvent.id == 1))
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(statement)
             db.session.commit()
         db.session.rollback()
+
+
+def _alerts() -> float:
+    return REGISTRY.get_sample_value("idp_security_events_total",
+                                     {"event": audit.REFUSED, "outcome": "alert"}) or 0.0
+
+
+def test_item_79_a_direct_deletion_is_refused_by_the_database_logged_and_alerted(app, caplog):
+    caplog.set_level(logging.INFO, logger="idp.audit")
+    _seed(app)
+    before, alerts = _trail(app), _alerts()
+    _refused(app, db.delete(AuditEvent).where(AuditEvent.id == 1))
+    _refused(app, db.delete(AuditEvent))
+    _refused(app, text("DELETE FROM audit_events"))
+    assert _trail(app) == before
+    assert _alerts() == alerts + 3  # the counter deploy/prometheus/alerts.yml pages on
+    logged = [r for r in caplog.records if r.name == "idp.audit" and audit.REFUSED in r.getMessage()]
+    assert len(logged) == 3 and all("operation=DELETE" in r.getMessage() for r in logged)
+
+
+@pytest.mark.parametrize("change", [{"event": "nothing.happened"}, {"outcome": "failure"}, {"actor_id": None},
+                                    {"user_id": 8}, {"detail": {"reason": "rewritten"}}, {"ip_address": "198.51.100.9"},
+                                    {"ip_address": None, "outcome": "failure"}])
+def test_item_79_a_direct_edit_is_refused_by_the_database(app, change):
+    _seed(app)
+    before = _trail(app)
+    _refused(app, db.update(AuditEvent).where(AuditEvent.id == 2).values(**change))
+    assert _trail(app) == before
+
+
+def test_item_79_only_a_permit_inside_the_same_transaction_lets_old_events_go(app):
+    _seed(app)
+    with app.app_context():
+        db.session.add(AuditEvent(event="signin.failure", outcome="failure", at=utcnow() - timedelta(days=400)))
+        db.session.commit()
+        db.session.add(AuditPurgePermit(before=utcnow() - timedelta(days=365)))
+        db.session.flush()
+        with pytest.raises(DBAPIError, match="append-only"):  # the permit covers only older events
+            db.session.execute(db.delete(AuditEvent).where(AuditEvent.id == 1))
+        db.session.rollback()  # the permit goes with the transaction
+        assert db.session.scalar(db.select(db.func.count()).select_from(AuditPurgePermit)) == 0
+    _refused(app, db.delete(AuditEvent).where(AuditEvent.event == "signin.failure"))
+
+
+def test_item_79_truncating_the_trail_is_refused_on_postgresql(app):
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("TRUNCATE is PostgreSQL's (SQLite has only DELETE, refused above)")
+    _seed(app)
+    before = _trail(app)
+    _refused(app, text("TRUNCATE audit_events"))
+    assert _trail(app) == before

@@ -16,6 +16,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from idp.config import ConfigError, load_settings
+from tests.support.bot_challenge import answered
 from tests.support.server import IdpServer
 
 EMAIL = "stuffed@example.org"
@@ -31,7 +32,7 @@ def server(tmp_path_factory):
 
     workers = 2 if redis_url(2) else 1
     started = IdpServer(tmp_path_factory.mktemp("item80"), workers=workers,
-                        extra_env={"IDP_LOGIN_MAX_FAILURES": str(LIMIT)}).start()
+                        extra_env={"IDP_LOGIN_MAX_FAILURES": str(LIMIT), "IDP_BOT_CHALLENGE_BITS": "8"}).start()
     _create_resident(started)
     yield started
     started.stop()
@@ -50,14 +51,16 @@ def _create_resident(server: IdpServer) -> None:
         db.engine.dispose()
 
 
-def _ready_form(url: str) -> tuple[requests.Session, str]:
-    http = requests.Session()
+def _ready_form(url: str, http: requests.Session | None = None) -> tuple[requests.Session, dict]:
+    """A sign-in page loaded in ``http`` (a new browser by default): its CSRF token and its bot
+    challenge answered (the attacker solves it: the counter is what is tested here)."""
+    http = http or requests.Session()
     page = http.get(url + "/login", timeout=30)
-    return http, CSRF.search(page.text).group(1)
+    return http, {"csrf_token": CSRF.search(page.text).group(1), **answered(page.text)}
 
 
-def _sign_in(url: str, http: requests.Session, token: str, password: str) -> int:
-    return http.post(url + "/login", data={"csrf_token": token, "email": EMAIL, "password": password, "next": ""},
+def _sign_in(url: str, http: requests.Session, fields: dict, password: str) -> int:
+    return http.post(url + "/login", data={**fields, "email": EMAIL, "password": password, "next": ""},
                      allow_redirects=False, timeout=60).status_code
 
 
@@ -79,9 +82,9 @@ def _audited(server: IdpServer) -> dict[str, int]:
 
 def test_item_80_parallel_wrong_passwords_are_all_counted_and_few_are_checked(server):
     # A few browsers, each sending many sign-ins at once (the session only carries the CSRF token).
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        browsers = list(pool.map(lambda _: _ready_form(server.url), range(8)))
-    forms = [browsers[n % len(browsers)] for n in range(PARALLEL)]
+    browsers = [_ready_form(server.url)[0] for _ in range(8)]  # each with its session before the rush
+    with ThreadPoolExecutor(max_workers=8) as pool:  # each sign-in with a page (and puzzle) of its own
+        forms = list(pool.map(lambda n: _ready_form(server.url, browsers[n % len(browsers)]), range(PARALLEL)))
     barrier = threading.Barrier(32)
 
     def attack(form):

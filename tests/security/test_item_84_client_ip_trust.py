@@ -8,7 +8,7 @@ import pytest
 
 from idp.extensions import db
 from idp.models import AuditEvent
-from tests.conftest import csrf_token, migrated_app
+from tests.conftest import csrf_token, empty_tables_and_store, migrated_app
 from tests.support.oidc import PASSWORD, make_user
 
 IP_LIMIT = 5  # IDP_IP_MAX_FAILURES (its minimum), so the per-IP bucket fills quickly
@@ -26,12 +26,7 @@ def proxied_app(tmp_path_factory, smtp_server):
 def proxied(proxied_app):
     """The proxied application with empty tables and store for each test."""
     yield proxied_app
-    proxied_app.extensions["idp.store"].flush()
-    with proxied_app.app_context():
-        db.session.remove()
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
+    empty_tables_and_store(proxied_app)
 
 
 def _sign_in(application, email: str, password: str, headers=(), remote: str = PROXY):

@@ -156,6 +156,7 @@ def test_item_95_second_factor_and_reset_pages_refuse_framing(app, smtp_server):
         _assert_unframeable(response, path)
     import re
 
+    from tests.support.links import open_link
     from tests.support.smtp import body_of
 
     page = challenged.get("/forgot-password")
@@ -163,6 +164,7 @@ def test_item_95_second_factor_and_reset_pages_refuse_framing(app, smtp_server):
                                               "email": "amara@example.org"})
     mail = smtp_server.wait_for("amara@example.org", subject_contains="Reset")
     path = re.search(r"/reset-password/[\w-]+", body_of(mail)).group(0)
-    reset = challenged.get(path)
+    reset = open_link(challenged, path)
     assert reset.status_code == 200
     _assert_unframeable(reset, "reset form")
+    _assert_unframeable(reset.history[0], "reset link's redirect")

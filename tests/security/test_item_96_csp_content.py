@@ -92,3 +92,19 @@ def test_item_96_report_endpoint_refuses_oversized_and_malformed_bodies(app, cli
     lines = [r.getMessage() for r in caplog.records if r.name == "idp.csp"]
     assert len(lines) <= 10 and not any("\n" in line or "\r" in line for line in lines)
     assert client.get("/csp-report").status_code == 405
+
+
+def test_item_96_one_address_cannot_flood_the_log_with_reports(app, client, caplog, monkeypatch):
+    from idp.security import headers
+
+    monkeypatch.setattr(headers, "REPORTS_PER_HOUR", 3)
+    report = json.dumps({"csp-report": {"blocked-uri": "https://evil.example/x.js"}})
+    with caplog.at_level(logging.WARNING, logger="idp.csp"):
+        answers = [client.post("/csp-report", data=report, content_type="application/csp-report") for _ in range(5)]
+    assert [a.status_code for a in answers] == [204, 204, 204, 429, 429]
+    assert answers[-1].headers["Retry-After"] == "3600"
+    assert len([r for r in caplog.records if r.name == "idp.csp"]) == 3
+    other = app.test_client()
+    other_answer = other.post("/csp-report", data=report, content_type="application/csp-report",
+                              environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert other_answer.status_code == 204  # counted per address

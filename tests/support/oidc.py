@@ -6,6 +6,10 @@ import hashlib
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
 from idp.services import accounts
 from idp.services import clients as client_service
 
@@ -36,10 +40,11 @@ def make_user(app, email="resident@example.org", password=PASSWORD, name="Lindiw
 
 def login(http, email="resident@example.org", password=PASSWORD):
     from tests.conftest import csrf_token
+    from tests.support.bot_challenge import answered
 
-    page = http.get("/login")
+    html = http.get("/login").get_data(as_text=True)
     response = http.post("/login", data={"email": email, "password": password, "next": "/account/",
-                                         "csrf_token": csrf_token(page.get_data(as_text=True))})
+                                         "csrf_token": csrf_token(html), **answered(html)})
     assert response.status_code in (302, 303), response.status_code
 
 
@@ -78,3 +83,20 @@ def exchange(http, client_id, secret, code, verifier, **extra):
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier}
     data.update(extra)
     return http.post("/token", data={k: v for k, v in data.items() if v is not None}, auth=(client_id, secret))
+
+
+def issue_tokens(http, rp) -> dict:
+    """Run the code flow for ``rp`` (client_id, secret) and return the token response, asserting a 200."""
+    verifier, challenge = pkce_pair()
+    response = exchange(http, rp[0], rp[1], get_code(http, rp[0], challenge), verifier)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def verifies(token: str, jwks: dict) -> bool:
+    """Whether a signed JWT verifies with a key of ``jwks`` (RS256 or ES256)."""
+    try:
+        jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256", "ES256"])
+    except (JoseError, ValueError):
+        return False
+    return True
