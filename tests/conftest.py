@@ -36,6 +36,9 @@ def _handle_and_watch(logger, record):
 
 def pytest_configure(config):
     logging.Logger.handle = _handle_and_watch
+    # Tests run the sweep's jobs themselves. A background sweep (a retention pass, say) landing in
+    # the middle of a test would race it, and on PostgreSQL deadlock with the table emptying after it.
+    delivery_worker.SWEEP_EVERY = 24 * 3600.0
 
 
 def pytest_sessionfinish(session, exitstatus):
