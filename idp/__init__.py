@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from idp import i18n
 from idp.config import Settings, load_settings_or_exit
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
         WTF_CSRF_SECRET_KEY=[*reversed(settings.secret_key_fallbacks), settings.secret_key],
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
         WTF_CSRF_TIME_LIMIT=None,  # bound to the (short-lived) server-side session instead
         WTF_CSRF_SSL_STRICT=True,
         # Room for a supporting document (account link requests) and the rest of its form.
@@ -108,10 +108,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _engine_options(url: str) -> dict:
+def _engine_options(settings: Settings) -> dict:
+    """Pool and connection options. On PostgreSQL a request never waits on the database without a
+    bound (checklist 111, 115): IDP_DATABASE_CONNECT_TIMEOUT for a new connection and for a free one
+    from the pool, IDP_DATABASE_STATEMENT_TIMEOUT for each statement (lock waits included), and TCP
+    keepalives to notice a server that went away; past them the request answers 503."""
+    url = settings.database_url
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}
+    connect = {"connect_timeout": settings.database_connect_timeout,
+               "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+    if settings.database_statement_timeout:
+        options = make_url(url).query.get("options", "")  # keep what the URL itself sets
+        options = options if isinstance(options, str) else " ".join(options)
+        connect["options"] = f"{options} -c statement_timeout={settings.database_statement_timeout * 1000}".strip()
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_recycle": 1800,
+            "pool_timeout": settings.database_connect_timeout, "connect_args": connect}
 
 
 @event.listens_for(Engine, "connect")

@@ -171,6 +171,8 @@ _SPEC = [
     ("IDP_ISSUER", "issuer", _issuer, "http://localhost:5000"),
     ("IDP_DATABASE_URL", "database_url", _database_url, None),
     ("IDP_REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), None),
+    ("IDP_DATABASE_CONNECT_TIMEOUT", "database_connect_timeout", _int(1, 60), 5),
+    ("IDP_DATABASE_STATEMENT_TIMEOUT", "database_statement_timeout", _int(0, 600), 15),
     ("IDP_SECRET_KEY", "secret_key", _secret_key, None),
     ("IDP_SECRET_KEY_FALLBACKS", "secret_key_fallbacks", _secret_keys, None),
     ("IDP_INSTANCE_PATH", "instance_path", _text, None),
@@ -254,6 +256,8 @@ class Settings:
     issuer: str = "http://localhost:5000"
     database_url: str = ""
     redis_url: str | None = None
+    database_connect_timeout: int = 5
+    database_statement_timeout: int = 15
     secret_key: str = ""
     secret_key_fallbacks: tuple[str, ...] = ()
     instance_path: str = ""

@@ -8,6 +8,7 @@ from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from idp.services import DomainError
@@ -49,6 +50,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(StoreUnavailable)
     @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)  # every pooled connection stayed busy for IDP_DATABASE_CONNECT_TIMEOUT
     def _unavailable(exc):
         log.error("backend unavailable: %s", type(exc).__name__)
         from idp.extensions import db
@@ -65,7 +67,7 @@ def init_app(app: Flask) -> None:
             return exc.get_response()  # Authlib's own JSON error, with WWW-Authenticate
         # Failures outside the view (opening or saving the session) reach Flask as a 500
         # wrapping the original error: an unreachable backend still answers 503.
-        if isinstance(getattr(exc, "original_exception", None), (StoreUnavailable, OperationalError)):
+        if isinstance(getattr(exc, "original_exception", None), (StoreUnavailable, OperationalError, PoolTimeout)):
             return _unavailable(exc.original_exception)
         messages = {
             404: (_("Page not found"), _("We could not find that page. Check the address or go to the home page.")),

@@ -7,6 +7,7 @@ from flask import has_request_context
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from idp.extensions import db
 from idp.models import AuditEvent
@@ -18,6 +19,7 @@ _INSERT = insert(AuditEvent.__table__)  # built once: values come as parameters
 
 # Keys that must never be stored in an event's detail, whatever a caller passes.
 _FORBIDDEN = {"password", "secret", "token", "code", "client_secret", "refresh_token", "access_token"}
+NOT_STORED = "audit.not_stored"  # counted when the trail could not take an event
 
 
 def record(event: str, *, outcome: str = "success", user_id: int | None = None,
@@ -29,11 +31,19 @@ def record(event: str, *, outcome: str = "success", user_id: int | None = None,
     clean = {k: v for k, v in detail.items() if k not in _FORBIDDEN}
     if has_request_context():  # ties the event to the request's log lines
         clean.setdefault("request_id", request_id())
-    db.session.connection().execute(_INSERT, dict(
-        at=utcnow(), event=event, outcome=outcome, user_id=user_id, actor_id=actor_id, client_id=client_id,
-        ip_address=ip_address, detail=clean))
-    if commit:
-        db.session.commit()
+    try:
+        db.session.connection().execute(_INSERT, dict(
+            at=utcnow(), event=event, outcome=outcome, user_id=user_id, actor_id=actor_id, client_id=client_id,
+            ip_address=ip_address, detail=clean))
+        if commit:
+            db.session.commit()
+    except SQLAlchemyError:
+        # The trail is down: the request fails (the caller's work is refused or rolled back), and the
+        # event itself still reaches the log, never dropped in silence (checklist 115).
+        log.error("audit event=%s outcome=%s user=%s client=%s ip=%s NOT STORED: the audit trail refused it "
+                  "or did not answer", event, outcome, user_id, client_id, ip_address)
+        count_event(NOT_STORED, "error")
+        raise
     log.info("audit event=%s outcome=%s user=%s client=%s ip=%s", event, outcome, user_id, client_id, ip_address)
     count_event(event, outcome)
 

@@ -43,9 +43,11 @@ def drop_database(url: str) -> None:
 
 
 def redis_url(db_index: int) -> str | None:
-    """The test Redis URL with another logical database, so servers and tests keep apart."""
+    """The test Redis URL with another logical database (``db_index`` after the URL's own), so
+    servers and tests keep apart, and so do two runs given /0 and /8."""
     url = os.environ.get("IDP_TEST_REDIS_URL")
     if not url:
         return None
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db_index}", parts.query, parts.fragment))
+    base = int(parts.path.lstrip("/") or 0)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{base + db_index}", parts.query, parts.fragment))
