@@ -1,6 +1,7 @@
 """The canary run (checklist 104, issue 9): while the whole suite runs, every secret that crosses an
 application built by the test fixtures is remembered (passwords and codes residents type, client
-secrets and bearer tokens sent, tokens, codes, session ids and client secrets handed out), every
+secrets and bearer tokens sent, tokens, codes, session ids and client secrets handed out; account
+and phone numbers typed, which pages may show back but no log line may hold), every
 answer is checked not to echo a secret its own request carried, and every log line of the test
 process is scanned for any remembered secret at the end. Any hit fails the run."""
 from __future__ import annotations
@@ -17,6 +18,8 @@ SECRET_FIELDS = frozenset({
     "password", "current_password", "new_password", "confirm", "code", "recovery_code", "client_secret",
     "code_verifier", "refresh_token", "id_number", "proof", "token",
 })
+# Form fields whose values are personal: never in a log line, though pages may show them back.
+PERSONAL_FIELDS = frozenset({"account_number", "phone", "id_number"})
 # Members of JSON answers and Set-Cookie names that hand out secrets.
 SECRET_ANSWERS = frozenset({"access_token", "refresh_token", "client_secret", "device_code"})
 SESSION_COOKIES = re.compile(r"^(__Host-)?idp_(session|device)[^=]*=([^;]+)")
@@ -93,7 +96,7 @@ class Canary(logging.Handler):
                 sent.append(base64.b64decode(auth[6:]).decode().partition(":")[2])
             except ValueError:
                 pass
-        for value in sent:
+        for value in sent + [value for name in PERSONAL_FIELDS for value in fields.get(name, [])]:
             self.remember(value)
         # A "password" that is the same text as the address typed beside it may be shown as the address.
         public = {value for name, values in fields.items() if name not in SECRET_FIELDS for value in values}

@@ -56,3 +56,25 @@ def test_an_answer_echoing_what_it_was_sent_is_found():
     client.post("/login", data={"password": "correct horse battery"})
     client.post("/code", data={"code": "123456"})
     assert canary.echoes == ["POST /login echoed a secret it was sent (21 characters, starting 'co')"]
+
+
+def test_a_typed_account_number_may_be_shown_back_but_never_logged():
+    canary = Canary()
+    app = Flask(__name__)
+
+    @app.post("/municipal/link")
+    def link():
+        logging.getLogger("leaky").warning("link asked for %s", request.form["account_number"])
+        return f"Account {request.form['account_number']} is linked"
+
+    canary.wrap(app)
+    logger = logging.getLogger("leaky")
+    logger.addHandler(canary)
+    logger.setLevel(logging.INFO)
+    try:
+        app.test_client().post("/municipal/link", data={"account_number": "4001234568"})
+    finally:
+        logger.removeHandler(canary)
+        logger.setLevel(logging.NOTSET)
+    assert canary.echoes == []  # the resident's own page may show it
+    assert canary.leaks() == ["link asked for 4001234568"]
