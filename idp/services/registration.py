@@ -1,19 +1,22 @@
 """Signing up and proving control of the email address."""
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from flask import current_app
 from flask_babel import gettext as _
 
 from idp.extensions import db
 from idp.models import User
-from idp.services import DomainError, accounts, audit
+from idp.services import DomainError, Throttled, accounts, audit, signin
 from idp.services import action_tokens as links
 
 
-def register(name: str, email: str, password: str, *, ip: str = "", locale: str | None = None) -> None:
+def register(name: str, email: str, password: str, *, ip: str = "", locale: str | None = None) -> int | None:
     """Create an unverified account and mail a verification link. Answers the same whether or
     not the address is registered: the owner of a taken address gets a warning mail instead.
     ``locale`` is the language the resident registered in: their mails and the ``locale`` claim use it.
+    Returns the new account's id (None when the address was taken), for the browser's session only.
     Raises DomainError ('invalid_email', 'weak_password', 'invalid_name') for bad input, Throttled
     when the client address has asked for too many mails."""
     name = name.strip()
@@ -33,7 +36,7 @@ def register(name: str, email: str, password: str, *, ip: str = "", locale: str 
         else:
             audit.record("user.registered", user_id=user.id, ip_address=ip)
             send_verification(user)
-            return
+            return user.id
     # Same cost as creating an account, so the answer's timing does not tell either.
     current_app.extensions["idp.hasher"].hash(password)
     audit.record("user.registered", outcome="failure", user_id=existing.id if existing else None,
@@ -41,6 +44,7 @@ def register(name: str, email: str, password: str, *, ip: str = "", locale: str 
     if links.requested_mail_allowed(canonical):
         links.notify(canonical, _("Someone tried to register with your email address"), "already_registered",
                      link=links.absolute_link("/login"), reset_link=links.absolute_link("/forgot-password"))
+    return None
 
 
 def send_verification(user: User) -> None:
@@ -65,13 +69,36 @@ def verification_link_valid(raw: str) -> bool:
     return links.peek(raw, links.VERIFY_EMAIL) is not None
 
 
-def verify_email(raw: str, *, ip: str = "") -> User:
-    """Use a verification link; raises DomainError('invalid_link') when it is not valid."""
+def needs_password(raw: str, known_accounts: Collection[int]) -> bool:
+    """Whether whoever opened this verification link must also give the account's password: the
+    account has one, and this browser neither registered it nor is signed in to it
+    (``known_accounts``). Checklist 35: someone who registered another person's address must not
+    keep the account once its owner confirms the address; the owner, not knowing the password,
+    chooses a new one through a reset link instead, which discards what was set before."""
+    token = links.peek(raw, links.VERIFY_EMAIL)
+    user = db.session.get(User, token.user_id) if token else None
+    return user is not None and user.password_hash is not None and user.id not in known_accounts
+
+
+def verify_email(raw: str, *, ip: str = "", password: str | None = None,
+                 known_accounts: Collection[int] = ()) -> User:
+    """Use a verification link, with the account's password when :func:`needs_password`. Raises
+    DomainError: 'invalid_link' when the link is not valid, 'bad_password' (the link stays valid)
+    or 'throttled' (the sign-in limiter of the account)."""
+    if needs_password(raw, known_accounts):
+        token = links.peek(raw, links.VERIFY_EMAIL)
+        outcome = signin.verify_current_password(db.session.get(User, token.user_id), password or "", ip=ip)
+        if outcome != "ok":
+            audit.record("email.verified", outcome="failure", user_id=token.user_id, ip_address=ip, reason=outcome)
+            if outcome == "throttled":
+                raise Throttled("throttled", _("Too many attempts. Try again in %(n)d minutes.", n=signin.retry_minutes()),
+                                retry_after=signin.retry_minutes() * 60)
+            raise DomainError("bad_password", _("That is not the password this account was registered with."))
     found = links.consume_for_account(raw, links.VERIFY_EMAIL, "email")
     if found is None:
         audit.record("email.verified", outcome="failure", ip_address=ip)
         raise invalid_link()
-    _, user = found
+    _token, user = found
     user.email_verified = True
     db.session.commit()
     audit.record("email.verified", user_id=user.id, ip_address=ip)

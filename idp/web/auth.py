@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -22,9 +22,10 @@ from idp.services import (
     signin,
 )
 from idp.web import current, link_tokens, signin_flow
-from idp.web.forms import ConfirmForm, EmailOnlyForm, LoginForm, NewPasswordForm, RegisterForm
+from idp.web.forms import ConfirmForm, ConfirmWithPasswordForm, EmailOnlyForm, LoginForm, NewPasswordForm, RegisterForm
 
 bp = Blueprint("auth", __name__)
+_REGISTERED_HERE = "registered_here"  # session: ids of the accounts registered in this browser
 
 DEFAULT_NEXT = "/account/"
 
@@ -159,14 +160,17 @@ def register():
     strength = None
     if form.validate_on_submit():
         try:
-            registration.register(form.name.data, form.email.data, form.password.data, ip=current.client_ip(),
-                                  locale=str(get_locale()))
+            created = registration.register(form.name.data, form.email.data, form.password.data,
+                                            ip=current.client_ip(), locale=str(get_locale()))
         except DomainError as exc:
             field = {"invalid_email": form.email, "weak_password": form.password, "invalid_name": form.name}.get(exc.code)
             if field is None:
                 raise
             field.errors = [*field.errors, exc.message]
         else:
+            # Its link opened in this browser needs no password. Written either way, so a taken
+            # address answers with the same headers as a new one.
+            session[_REGISTERED_HERE] = [*session.get(_REGISTERED_HERE, [])[-4:], *([created] if created else [])]
             return render_template("auth/check_email.html", email_sent_for="register",
                                    next=_next_from(form) or "")
     if request.method == "POST" and form.password.data:
@@ -185,23 +189,44 @@ def verify_email_link(token: str):
     return link_tokens.move_out_of_url("verify", token, "auth.verify_email")
 
 
+def _known_accounts() -> list[int]:
+    """Accounts this browser registered, or is signed in to: their verification needs no password."""
+    user = current.current_user()
+    return [*session.get(_REGISTERED_HERE, []), *([user.id] if user else [])]
+
+
+def _confirm_page(with_password: bool, form, status: int = 200):
+    return render_template("auth/confirm_link.html", form=form, kind="verify", with_password=with_password,
+                           action=url_for("auth.verify_email_confirm")), status
+
+
 @bp.get("/verify-email")
 def verify_email():
     if not registration.verification_link_valid(link_tokens.held("verify")):
         return _invalid_link("verify")
-    return render_template("auth/confirm_link.html", form=ConfirmForm(), kind="verify",
-                           action=url_for("auth.verify_email_confirm"))
+    with_password = registration.needs_password(link_tokens.held("verify"), _known_accounts())
+    return _confirm_page(with_password, ConfirmWithPasswordForm() if with_password else ConfirmForm())
 
 
 @bp.post("/verify-email")
 @bp.post("/verify-email/<token>")
 def verify_email_confirm(token: str | None = None):
-    if not ConfirmForm().validate_on_submit():
-        return _invalid_link("verify")
+    raw = link_tokens.held("verify", token)
+    with_password = registration.needs_password(raw, _known_accounts())
+    form = ConfirmWithPasswordForm() if with_password else ConfirmForm()
+    if not form.validate_on_submit():
+        return _confirm_page(True, form, 400) if with_password and "csrf_token" not in form.errors \
+            else _invalid_link("verify")
     try:
-        registration.verify_email(link_tokens.held("verify", token), ip=current.client_ip())
-    except DomainError:
-        return _invalid_link("verify")
+        registration.verify_email(raw, ip=current.client_ip(), known_accounts=_known_accounts(),
+                                  password=form.password.data if with_password else None)
+    except DomainError as exc:
+        if exc.code == "invalid_link":
+            return _invalid_link("verify")
+        if exc.code != "bad_password":
+            raise  # too many attempts: the error page, 429
+        form.password.errors = [exc.message]
+        return _confirm_page(True, form, 400)
     link_tokens.drop("verify")
     flash(_("Thank you: your email address is confirmed."), "success")
     return redirect(url_for("account.profile") if current.current_user() else url_for("auth.login"), code=303)

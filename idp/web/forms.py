@@ -86,6 +86,11 @@ class ConfirmForm(FlaskForm):
     """A button that uses a link (so mail scanners that open links do not use them up)."""
 
 
+class ConfirmWithPasswordForm(FlaskForm):
+    """The confirm button of a registration's link opened in another browser: with the password."""
+    password = _password_field(_l("Your password"), _l("Enter your password to confirm it is you."))
+
+
 class NewPasswordForm(FlaskForm):
     password = _password_field(_l("New password"), _l("Create a new password."))
     confirm = PasswordField(_l("New password again"),

@@ -156,3 +156,60 @@ def test_item_35_the_revert_link_undoes_a_change_already_made(app, smtp_server):
         user = db.session.scalar(db.select(User))
         assert user.email == "amara@example.org" and user.email_verified and user.status == "locked"
     assert http.get("/account/").status_code in (302, 303)  # the session that made the change ended
+
+
+def _verification_page(app, smtp_server, browser):
+    link = first_link(smtp_server.wait_for(VICTIM, subject_contains="Confirm"))
+    page = open_link(browser, link)
+    assert page.status_code == 200
+    return page
+
+
+def test_item_35_the_mailbox_owner_cannot_confirm_an_address_someone_else_registered_without_its_password(
+        app, smtp_server):
+    attacker = _attacker_pre_registers(app)
+    victim = app.test_client()  # the victim's own phone, opening the mail
+    page = _verification_page(app, smtp_server, victim)
+    html = page.get_data(as_text=True)
+    assert 'name="password"' in html and "/forgot-password" in html
+    refused = victim.post(page.request.path, data={"csrf_token": csrf_token(html)})  # just pressing Confirm
+    assert refused.status_code == 400 and "Enter your password" in refused.get_data(as_text=True)
+    guessed = victim.post(page.request.path, data={"csrf_token": csrf_token(html), "password": "a guess at it 2026"})
+    assert guessed.status_code == 400
+    assert "not the password this account was registered with" in guessed.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(db.select(User.email_verified).where(User.email == VICTIM)) is False
+    # The way in is the page's "choose a new password": the reset discards the attacker's account.
+    ask_reset(victim, email=VICTIM)
+    submit_reset(victim, first_link(smtp_server.wait_for(VICTIM, subject_contains="eset")), password=VICTIM_PASSWORD)
+    assert attacker.get("/account/").status_code in (302, 303)
+    assert login(app.test_client(), email=VICTIM, password=PASSWORD).status_code == 401
+    with app.app_context():
+        user = db.session.scalar(db.select(User))
+        assert user.email_verified and user.name != "Mallory Attacker"
+
+
+def test_item_35_the_registrant_confirms_in_the_same_browser_with_a_button_and_elsewhere_with_the_password(
+        app, smtp_server):
+    same = app.test_client()
+    assert register(same, email=VICTIM, name="Thandi Mokoena", password=VICTIM_PASSWORD).status_code == 200
+    link = first_link(smtp_server.wait_for(VICTIM, subject_contains="Confirm"))
+    other = app.test_client()  # the laptop registered, the phone opens the mail
+    page = open_link(other, link)
+    html = page.get_data(as_text=True)
+    assert 'name="password"' in html
+    done = other.post(page.request.path, data={"csrf_token": csrf_token(html), "password": VICTIM_PASSWORD})
+    assert done.status_code == 303
+    with app.app_context():
+        assert db.session.scalar(db.select(User.email_verified).where(User.email == VICTIM)) is True
+
+
+def test_item_35_a_verification_link_in_the_registering_browser_needs_only_the_button(app, smtp_server):
+    same = app.test_client()
+    register(same, email=VICTIM, name="Thandi Mokoena", password=VICTIM_PASSWORD)
+    page = open_link(same, first_link(smtp_server.wait_for(VICTIM, subject_contains="Confirm")))
+    html = page.get_data(as_text=True)
+    assert 'name="password"' not in html
+    assert same.post(page.request.path, data={"csrf_token": csrf_token(html)}).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(db.select(User.email_verified).where(User.email == VICTIM)) is True
