@@ -7,10 +7,15 @@ What it does, in order:
 2. creates a temporary folder, picks a free port on 127.0.0.1, runs ``idp db upgrade`` against a
    fresh SQLite database there (or ``--database-url``), creates one verified resident and one
    confidential first-party client through the CLI, and starts ``idp serve --host 127.0.0.1``;
+   with ``--db-latency-ms``/``--redis-latency-ms`` the server (not the CLI setup) reaches
+   PostgreSQL/Redis through a latency proxy on 127.0.0.1 (``tests/support/tcp_delay.DelayProxy``)
+   that delays every answer of the backend by that much;
 3. warms the server up, records its idle memory (sum of VmRSS over the server's process tree);
 4. runs each scenario for ``--seconds`` with ``--concurrency`` client threads, each thread with its
-   own keep-alive ``requests.Session``, and records requests, errors, requests/second, p50/p99
-   latency and the CPU seconds the server's process tree used during the scenario;
+   own keep-alive ``requests.Session``, and records requests, errors, requests/second, p50/p95/p99
+   latency, the HTTP answers by status code (and requests without an answer), the CPU seconds the
+   server's process tree used during the scenario, and whether the liveness endpoint ``/healthz``
+   kept answering (one extra thread polls it every 0.5 s on a new connection);
 5. stops the server (also on Ctrl-C or an error), records peak memory (max VmHWM), prints a table
    and, with ``--output``, writes a markdown report.
 
@@ -37,12 +42,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # for tests/support/tcp_delay.py (standard library only)
+    sys.path.insert(0, str(ROOT))
+from tests.support.tcp_delay import DelayProxy  # noqa: E402
+
 SECRET_KEY = "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 REDIRECT = "https://bench.example/cb"
 SCOPE = "openid profile email offline_access"
@@ -67,6 +77,10 @@ DESCRIPTIONS = {
                 "to compare with one argon2id hash",
 }
 SERIAL = {"signin_1"}
+LIVENESS_PATH = "/healthz"  # idp/observability.py: answers without touching the database or the store
+LIVENESS_INTERVAL = 0.5     # seconds between the starts of two probes
+LIVENESS_TIMEOUT = 5.0      # a probe without an answer in this time counts as failed
+LIVENESS_SLOW = 1.0         # Kubernetes' default livenessProbe timeoutSeconds
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,7 +163,9 @@ class Server:
         })
         if args.redis_url:
             env["IDP_REDIS_URL"] = args.redis_url
-        self.env = env
+        self.env = env  # the CLI setup steps: straight to the database and Redis
+        self.serve_env = dict(env)  # idp serve: through the latency proxies, if any
+        self.proxies: list[DelayProxy] = []
         self.process: subprocess.Popen | None = None
         self.log_path = work_dir / "server.log"
         self.email = f"bench-{secrets.token_hex(4)}@example.org"
@@ -169,12 +185,34 @@ class Server:
                        "--grant-type", "client_credentials", "--scope", SCOPE, "--first-party", "--json")
         return json.loads(out)
 
+    def add_latency(self) -> None:
+        """Put a DelayProxy on 127.0.0.1 between idp serve and PostgreSQL (--db-latency-ms) and/or
+        Redis (--redis-latency-ms); only the server's URLs change, the CLI setup went direct."""
+        for ms, url, var, default_port in ((self.args.db_latency_ms, self.args.database_url, "IDP_DATABASE_URL", 5432),
+                                           (self.args.redis_latency_ms, self.args.redis_url, "IDP_REDIS_URL", 6379)):
+            if ms > 0:
+                parts = urlsplit(url)
+                proxy = DelayProxy(parts.hostname, parts.port or default_port, 0.0)
+                proxy.injected = ms / 1000  # switched on by latency(True), only while a scenario is measured
+                self.proxies.append(proxy)
+                self.serve_env[var] = through_proxy(url, proxy.port)
+
+    def latency(self, on: bool) -> None:
+        """Inject the latency (while a scenario is measured) or not (setup, warm-up, between scenarios)."""
+        for proxy in self.proxies:
+            proxy.delay = proxy.injected if on else 0.0
+
+    def close_proxies(self) -> None:
+        for proxy in self.proxies:
+            proxy.close()
+        self.proxies = []
+
     def start(self) -> None:
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [self.idp, "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", str(self.args.workers), "--threads", str(self.args.threads)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            env=self.serve_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -200,6 +238,13 @@ class Server:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+
+def through_proxy(url: str, port: int) -> str:
+    """The same URL (user, password, database, query kept) with its host:port replaced by 127.0.0.1:port."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=(userinfo + "@" if userinfo else "") + f"127.0.0.1:{port}"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,6 +330,23 @@ class Failure(Exception):
     pass
 
 
+_tally = threading.local()  # .counter: the running scenario thread's answers by status
+
+
+def _count_status(response: requests.Response, *args, **kwargs) -> None:
+    counter = getattr(_tally, "counter", None)
+    if counter is not None:
+        counter[str(response.status_code)] += 1
+
+
+def new_session() -> requests.Session:
+    """A requests.Session whose every HTTP answer (redirects included) is counted by status code
+    when a scenario thread uses it."""
+    http = requests.Session()
+    http.hooks["response"].append(_count_status)
+    return http
+
+
 def expect(response: requests.Response, status: int = 200) -> requests.Response:
     if response.status_code != status:
         raise Failure(f"{response.request.method} {urlsplit(response.url).path} -> {response.status_code} "
@@ -293,20 +355,20 @@ def expect(response: requests.Response, status: int = 200) -> requests.Response:
 
 
 def setup_plain(ctx: Ctx) -> dict:
-    return {"http": requests.Session()}
+    return {"http": new_session()}
 
 
 def setup_signed_in(ctx: Ctx) -> dict:
-    http = requests.Session()
+    http = new_session()
     ctx.sign_in(http)
     return {"http": http}
 
 
 def setup_tokens(ctx: Ctx) -> dict:
-    http = requests.Session()
+    http = new_session()
     ctx.sign_in(http)
     tokens = ctx.tokens_for(http)
-    return {"http": requests.Session(), "access": tokens["access_token"], "refresh": tokens["refresh_token"]}
+    return {"http": new_session(), "access": tokens["access_token"], "refresh": tokens["refresh_token"]}
 
 
 def step_discovery(ctx, st):
@@ -363,7 +425,7 @@ def step_introspection(ctx, st):
 
 
 def step_signin(ctx, st):
-    with requests.Session() as http:  # a fresh browser each time (new connection, no cookies)
+    with new_session() as http:  # a fresh browser each time (new connection, no cookies)
         page = expect(http.get(ctx.base + "/login", params={"next": "/account/"}, timeout=30))
         t0 = time.perf_counter()
         response = http.post(ctx.base + "/login", data={
@@ -399,18 +461,65 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+class LivenessProbe(threading.Thread):
+    """GET /healthz every LIVENESS_INTERVAL s on a new connection (as an orchestrator's probe would)
+    until stopped: latencies of all probes, and failures (not 200, or no answer in LIVENESS_TIMEOUT s)."""
+
+    def __init__(self, url: str):
+        super().__init__(name="liveness-probe", daemon=True)
+        self.url = url
+        self.latencies: list[float] = []
+        self.failures: Counter = Counter()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        next_at = time.perf_counter()
+        while not self.stopped.is_set():
+            t0 = time.perf_counter()
+            try:
+                status = requests.get(self.url, timeout=LIVENESS_TIMEOUT).status_code
+                if status != 200:
+                    self.failures[str(status)] += 1
+            except requests.Timeout:
+                self.failures["timeout"] += 1
+            except requests.RequestException as exc:
+                self.failures[type(exc).__name__] += 1
+            self.latencies.append((time.perf_counter() - t0) * 1000)
+            next_at += LIVENESS_INTERVAL
+            self.stopped.wait(max(0.0, next_at - time.perf_counter()))
+
+    def result(self) -> dict:
+        lat = self.latencies
+        return {"probes": len(lat), "failures": sum(self.failures.values()), "failure_kinds": dict(self.failures),
+                "p50": percentile(lat, 50), "max": max(lat) if lat else float("nan"),
+                "slow": sum(1 for x in lat if x > LIVENESS_SLOW * 1000)}
+
+
+def no_answer(exc: Exception) -> str | None:
+    """The status-table key of a request that got no HTTP answer, else None."""
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.ConnectionError):
+        return "no connection"
+    return None
+
+
 def run_scenario(name: str, ctx: Ctx, seconds: float, concurrency: int, server_pid: int) -> dict:
     setup, step = STEPS[name]
     states = [setup(ctx) for _ in range(concurrency)]
+    ctx.server.latency(True)
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     extras: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
+    statuses = [Counter() for _ in range(concurrency)]
     samples: list[str] = []
     start_barrier = threading.Barrier(concurrency + 1)
     stop_at = [0.0]
+    probe = LivenessProbe(ctx.base + LIVENESS_PATH)
 
     def worker(i: int) -> None:
         st = states[i]
+        _tally.counter = statuses[i]
         start_barrier.wait()
         while time.perf_counter() < stop_at[0]:
             t0 = time.perf_counter()
@@ -418,6 +527,8 @@ def run_scenario(name: str, ctx: Ctx, seconds: float, concurrency: int, server_p
                 extra = step(ctx, st)
             except Exception as exc:  # noqa: BLE001 - any failure is an error of the run
                 errors[i] += 1
+                if no_answer(exc):
+                    statuses[i][no_answer(exc)] += 1
                 if len(samples) < 5:
                     samples.append(f"{type(exc).__name__}: {exc}"[:300])
                 time.sleep(0.01)
@@ -434,9 +545,13 @@ def run_scenario(name: str, ctx: Ctx, seconds: float, concurrency: int, server_p
     wall0 = time.perf_counter()
     stop_at[0] = wall0 + seconds
     start_barrier.wait()
+    probe.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - wall0
+    ctx.server.latency(False)
+    probe.stopped.set()
+    probe.join()
     cpu = cpu_seconds(server_pid) - cpu0
     client_cpu = time.process_time() - client0
     for st in states:
@@ -446,11 +561,14 @@ def run_scenario(name: str, ctx: Ctx, seconds: float, concurrency: int, server_p
     ok = len(lat)
     result = {
         "scenario": name, "threads": concurrency, "requests": ok + sum(errors), "ok": ok, "errors": sum(errors), "seconds": wall,
-        "rps": ok / wall, "p50": percentile(lat, 50), "p99": percentile(lat, 99), "mean": statistics.fmean(lat) if lat else float("nan"),
+        "rps": ok / wall, "p50": percentile(lat, 50), "p95": percentile(lat, 95), "p99": percentile(lat, 99),
+        "max": max(lat) if lat else float("nan"), "mean": statistics.fmean(lat) if lat else float("nan"),
         "server_cpu": cpu, "client_cpu": client_cpu, "error_samples": samples,
+        "statuses": dict(sum(statuses, Counter())), "liveness": probe.result(),
     }
     if ext:
-        result["extra"] = {"label": EXTRA_LABELS[name][1], "p50": percentile(ext, 50), "p99": percentile(ext, 99)}
+        result["extra"] = {"label": EXTRA_LABELS[name][1], "p50": percentile(ext, 50), "p95": percentile(ext, 95),
+                           "p99": percentile(ext, 99)}
     if name in TOKENS_PER_ITERATION and cpu > 0:
         result["tokens_per_cpu_second"] = ok * TOKENS_PER_ITERATION[name] / cpu
     result["cpu_ms_per_request"] = cpu * 1000 / ok if ok else float("nan")
@@ -541,15 +659,41 @@ def fmt(value: float, digits: int = 1) -> str:
     return "n/a" if value != value else f"{value:,.{digits}f}"
 
 
+def status_key(key: str) -> tuple:
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
+def fmt_statuses(statuses: dict) -> str:
+    """'200: 1,234, 503: 5, timeout: 1' (status codes in order, then requests without an answer)."""
+    return ", ".join(f"{k}: {v:,}" for k, v in sorted(statuses.items(), key=lambda kv: status_key(kv[0]))) or "none"
+
+
 def table_rows(results: list[dict]) -> list[str]:
-    rows = ["| Scenario | Requests | Errors | Req/s | p50 ms | p99 ms | Server CPU s | Server CPU ms/req | Tokens per CPU-s |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| Scenario | Requests | Errors | Req/s | p50 ms | p95 ms | p99 ms | Server CPU s | Server CPU ms/req | "
+            "Tokens per CPU-s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         tpc = fmt(r["tokens_per_cpu_second"], 0) if "tokens_per_cpu_second" in r else ""
         rows.append(f"| {r['scenario']} | {r['requests']:,} | {r['errors']:,} | {fmt(r['rps'])} | {fmt(r['p50'])} | "
-                    f"{fmt(r['p99'])} | {fmt(r['server_cpu'], 2)} | {fmt(r['cpu_ms_per_request'], 2)} | {tpc} |")
+                    f"{fmt(r['p95'])} | {fmt(r['p99'])} | {fmt(r['server_cpu'], 2)} | "
+                    f"{fmt(r['cpu_ms_per_request'], 2)} | {tpc} |")
         if "extra" in r:
-            rows.append(f"| ↳ {r['extra']['label']} | | | | {fmt(r['extra']['p50'])} | {fmt(r['extra']['p99'])} | | | |")
+            rows.append(f"| ↳ {r['extra']['label']} | | | | {fmt(r['extra']['p50'])} | {fmt(r['extra']['p95'])} | "
+                        f"{fmt(r['extra']['p99'])} | | | |")
+    return rows
+
+
+def availability_rows(results: list[dict]) -> list[str]:
+    rows = ["| Scenario | Wall s | Slowest ms | HTTP answers by status (no answer: timeout / no connection) | "
+            f"Liveness probes | failed | > {LIVENESS_SLOW:g} s | p50 ms | max ms |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        live = r["liveness"]
+        failed = f"{live['failures']:,}"
+        if live["failure_kinds"]:
+            failed += " (" + fmt_statuses(live["failure_kinds"]) + ")"
+        rows.append(f"| {r['scenario']} | {fmt(r['seconds'])} | {fmt(r['max'])} | {fmt_statuses(r['statuses'])} | "
+                    f"{live['probes']:,} | {failed} | {live['slow']:,} | {fmt(live['p50'])} | {fmt(live['max'])} |")
     return rows
 
 
@@ -564,12 +708,21 @@ def render_markdown(report: dict) -> str:
         f"(gunicorn gthread), IDP_ENV=test, signing algorithm {report['signing_alg']}",
         f"- Load: {o['concurrency']} client threads per scenario (own keep-alive `requests.Session` each), "
         f"{o['seconds']:g} s per scenario (`signin_1`: one thread), client and server on the same machine",
+        *([f"- Injected latency: {latency_text(o)} (a `DelayProxy` on 127.0.0.1 between `idp serve` and the "
+           "backend delays each of the backend's answers; the CLI setup went direct)"] if latency_text(o) else []),
         "",
         *table_rows(report["results"]), "",
-        "Requests/s and latencies count successful iterations; for `authcode` and `signin` one iteration is two "
-        "HTTP requests (the ↳ row times the second request alone). Server CPU is utime+stime of the server's "
-        "process tree during the scenario; tokens per CPU-second divides the tokens issued by that CPU time "
-        "(for `authcode` it includes the `/authorize` request that produced each code).", "",
+        "Requests/s and latencies (p50/p95/p99, nearest rank) count successful iterations; for `authcode` and "
+        "`signin` one iteration is two HTTP requests (the ↳ row times the second request alone). Server CPU is "
+        "utime+stime of the server's process tree during the scenario; tokens per CPU-second divides the tokens "
+        "issued by that CPU time (for `authcode` it includes the `/authorize` request that produced each code).", "",
+        *availability_rows(report["results"]), "",
+        "Wall s: the scenario's length, past `--seconds` when requests were still running at the end. Slowest: "
+        "the slowest successful iteration. HTTP answers: every answer the client threads received (redirects and "
+        "both requests of a pair included), by status code; requests that got none within the client's 30 s "
+        f"timeout count as `timeout`. Liveness: `GET {LIVENESS_PATH}` on a new connection every "
+        f"{LIVENESS_INTERVAL:g} s during the scenario; failed = not 200 or no answer within {LIVENESS_TIMEOUT:g} s; "
+        f"> {LIVENESS_SLOW:g} s = slower than Kubernetes' default probe timeout.", "",
         *(["- Server CPU counts only the `idp serve` processes: the PostgreSQL/Redis servers' own CPU is not "
             "included (they serve other users of this machine too)", ""] if report["external_services"] else []),
         f"- Idle memory after start and warm-up: **{fmt(report['idle_rss_mib'])} MiB** (sum of VmRSS over "
@@ -612,15 +765,34 @@ def render_markdown(report: dict) -> str:
 
 
 def print_table(results: list[dict]) -> None:
-    print(f"{'scenario':<20}{'requests':>9}{'errors':>7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'cpu s':>8}{'tok/cpu-s':>11}")
+    print(f"{'scenario':<20}{'requests':>9}{'errors':>7}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+          f"{'cpu s':>8}{'tok/cpu-s':>11}")
     for r in results:
         tpc = fmt(r["tokens_per_cpu_second"], 0) if "tokens_per_cpu_second" in r else ""
         print(f"{r['scenario']:<20}{r['requests']:>9}{r['errors']:>7}{fmt(r['rps']):>9}{fmt(r['p50']):>9}"
-              f"{fmt(r['p99']):>9}{fmt(r['server_cpu'], 2):>8}{tpc:>11}")
+              f"{fmt(r['p95']):>9}{fmt(r['p99']):>9}{fmt(r['server_cpu'], 2):>8}{tpc:>11}")
         if "extra" in r:
-            print(f"  {r['extra']['label']:<45} p50 {fmt(r['extra']['p50'])} ms, p99 {fmt(r['extra']['p99'])} ms")
+            print(f"  {r['extra']['label']:<45} p50 {fmt(r['extra']['p50'])} ms, p95 {fmt(r['extra']['p95'])} ms, "
+                  f"p99 {fmt(r['extra']['p99'])} ms")
+        print(f"  answers: {fmt_statuses(r['statuses'])}; wall {fmt(r['seconds'])} s, slowest {fmt(r['max'])} ms")
+        print(f"  {liveness_text(r['liveness'])}")
         for s in r["error_samples"]:
             print(f"    error: {s}")
+
+
+def liveness_text(live: dict) -> str:
+    kinds = f" ({fmt_statuses(live['failure_kinds'])})" if live["failure_kinds"] else ""
+    return (f"liveness {LIVENESS_PATH}: {live['probes']} probes, {live['failures']} failed{kinds}, "
+            f"{live['slow']} over {LIVENESS_SLOW:g} s, p50 {fmt(live['p50'])} ms, max {fmt(live['max'])} ms")
+
+
+def latency_text(options: dict) -> str:
+    parts = []
+    if options.get("db_latency_ms"):
+        parts.append(f"+{options['db_latency_ms']:g} ms on every PostgreSQL answer")
+    if options.get("redis_latency_ms"):
+        parts.append(f"+{options['redis_latency_ms']:g} ms on every Redis answer")
+    return "; ".join(parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -629,7 +801,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Benchmark eCitizen Passport: starts its own `idp serve` on 127.0.0.1 (free port, fresh "
                     "database), seeds a resident and a first-party client through the CLI, and measures "
-                    "throughput, latency, server CPU and memory per scenario. Talks to loopback only.",
+                    "throughput, latency (p50/p95/p99), HTTP answers by status, whether /healthz keeps answering, "
+                    "server CPU and memory per scenario. Talks to loopback only; --db-latency-ms/--redis-latency-ms "
+                    "put a latency proxy between the server and PostgreSQL/Redis.",
         epilog="Scenarios: " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
     parser.add_argument("--seconds", type=float, default=8, help="duration of each scenario (default 8)")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads per scenario (default 8)")
@@ -638,6 +812,12 @@ def parse_args(argv=None):
     parser.add_argument("--database-url", help="PostgreSQL URL of an existing, preferably empty database "
                                                "(default: fresh SQLite file in a temp dir)")
     parser.add_argument("--redis-url", help="Redis URL for sessions/throttling (default: in-process store)")
+    parser.add_argument("--db-latency-ms", type=float, default=0, metavar="N",
+                        help="add N ms to every answer PostgreSQL sends to the server, through a latency proxy on "
+                             "127.0.0.1 (tests/support/tcp_delay.py); the CLI setup goes direct. Needs "
+                             "--database-url postgresql://... (default 0: no proxy)")
+    parser.add_argument("--redis-latency-ms", type=float, default=0, metavar="N",
+                        help="the same for Redis; needs --redis-url redis://... (default 0: no proxy)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help="comma-separated subset, in order (default: all: %(default)s)")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of mixed warm-up before idle memory (default 2)")
@@ -661,6 +841,19 @@ def parse_args(argv=None):
             host = urlsplit(url).hostname or ""
             if host not in ("127.0.0.1", "localhost", "::1", ""):
                 parser.error(f"refusing a non-loopback host {host!r}: this benchmark only talks to loopback")
+    if args.db_latency_ms < 0 or args.redis_latency_ms < 0:
+        parser.error("--db-latency-ms and --redis-latency-ms cannot be negative")
+    if args.db_latency_ms > 0:
+        if not args.database_url or not args.database_url.startswith(("postgresql:", "postgresql+", "postgres:")):
+            parser.error("--db-latency-ms needs --database-url postgresql://...: the default SQLite database is a "
+                         "file, with no connection to put a latency proxy on")
+        if not urlsplit(args.database_url).hostname:
+            parser.error("--db-latency-ms needs a TCP host in --database-url (e.g. 127.0.0.1:5432), not a socket")
+    if args.redis_latency_ms > 0:
+        if not args.redis_url or not args.redis_url.startswith(("redis:", "rediss:")) \
+                or not urlsplit(args.redis_url).hostname:
+            parser.error("--redis-latency-ms needs --redis-url redis://127.0.0.1:6379/N (a TCP Redis): without it "
+                         "the store is in-process, with no connection to delay")
     return args
 
 
@@ -717,6 +910,10 @@ def main(argv=None) -> int:
     try:
         print(f"seeding and starting idp serve on 127.0.0.1:{server.port} (work dir {work_dir}) ...", flush=True)
         client = server.seed()
+        server.add_latency()
+        for proxy in server.proxies:
+            print(f"  latency proxy 127.0.0.1:{proxy.port} -> {proxy.backend[0]}:{proxy.backend[1]} "
+                  f"(+{proxy.injected * 1000:g} ms per answer while a scenario is measured)", flush=True)
         server.start()
         ctx = Ctx(server, client)
         signing_alg = token_alg(ctx)
@@ -730,7 +927,8 @@ def main(argv=None) -> int:
             results.append(run_scenario(name, ctx, args.seconds, 1 if name in SERIAL else args.concurrency, server.pid))
             r = results[-1]
             print(f"  {r['requests']} requests, {r['errors']} errors, {r['rps']:.1f}/s, p50 {r['p50']:.1f} ms, "
-                  f"p99 {r['p99']:.1f} ms, server CPU {r['server_cpu']:.2f} s", flush=True)
+                  f"p95 {r['p95']:.1f} ms, p99 {r['p99']:.1f} ms, server CPU {r['server_cpu']:.2f} s; "
+                  f"answers {fmt_statuses(r['statuses'])}; {liveness_text(r['liveness'])}", flush=True)
         hwm = memory_kib(server.pid, "VmHWM")
         end_rss = memory_kib(server.pid, "VmRSS")
     except KeyboardInterrupt:
@@ -738,6 +936,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         server.stop()
+        server.close_proxies()
         if args.keep:
             print(f"kept {work_dir}", file=sys.stderr)
         else:
@@ -747,7 +946,8 @@ def main(argv=None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(args),
         "options": {"workers": args.workers, "threads": args.threads, "concurrency": args.concurrency,
-                    "seconds": args.seconds},
+                    "seconds": args.seconds, "db_latency_ms": args.db_latency_ms,
+                    "redis_latency_ms": args.redis_latency_ms},
         "database": ("PostgreSQL " + redact(args.database_url)) if args.database_url else "SQLite (fresh file in a temp dir)",
         "store": ("Redis " + redact(args.redis_url)) if args.redis_url else "in-process",
         "signing_alg": signing_alg,

@@ -70,6 +70,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Before the CSRF check, which would otherwise read the unreadable session as empty and
     # answer "form expired" instead of 503.
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_when_unavailable)
+    from idp import load_guard
+
+    load_guard.init_app(app)  # first of all: a slot and a time budget for the request
     app.extensions["idp.mailer"] = make_mailer(settings)
     app.extensions["idp.sms"] = make_sms_sender(settings)
     app.extensions["idp.hasher"] = Hasher(settings.argon2_memory_kib, settings.argon2_time_cost,

@@ -173,6 +173,7 @@ _SPEC = [
     ("IDP_REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), None),
     ("IDP_DATABASE_CONNECT_TIMEOUT", "database_connect_timeout", _int(1, 60), 5),
     ("IDP_DATABASE_STATEMENT_TIMEOUT", "database_statement_timeout", _int(0, 600), 15),
+    ("IDP_REQUEST_DEADLINE", "request_deadline", _int(2, 120), 10),
     ("IDP_SECRET_KEY", "secret_key", _secret_key, None),
     ("IDP_SECRET_KEY_FALLBACKS", "secret_key_fallbacks", _secret_keys, None),
     ("IDP_INSTANCE_PATH", "instance_path", _text, None),
@@ -258,6 +259,7 @@ class Settings:
     redis_url: str | None = None
     database_connect_timeout: int = 5
     database_statement_timeout: int = 15
+    request_deadline: int = 10
     secret_key: str = ""
     secret_key_fallbacks: tuple[str, ...] = ()
     instance_path: str = ""

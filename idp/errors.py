@@ -11,25 +11,33 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from idp import load_guard
 from idp.services import DomainError
 from idp.store import StoreUnavailable
 
 log = logging.getLogger("idp.errors")
 
 
+# Endpoints for programs (department back ends, OIDC libraries): their errors are JSON whatever they accept.
+_API_ENDPOINTS = frozenset({"oidc.token", "oidc.revoke", "oidc.introspect", "oidc.userinfo",
+                            "oidc.openid_configuration", "oidc.jwks"})
+
+
 def _wants_json() -> bool:
+    if request.endpoint in _API_ENDPOINTS:
+        return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json" and not request.accept_mimetypes.accept_html
 
 
-def _page(status: int, title: str, message: str, headers: dict | None = None):
-    """An error answer (HTML or JSON); a server-side failure (5xx) names this request's id, the
-    reference the help desk finds in the log."""
+def _page(status: int, title: str, message: str, headers: dict | None = None, code: str | None = None):
+    """An error answer (HTML or JSON, whose ``error`` is ``code`` when given); a server-side failure
+    (5xx) names this request's id, the reference the help desk finds in the log."""
     from idp.observability import request_id
 
     reference = request_id() if status >= 500 else None
     if _wants_json():
-        response = jsonify(error=title, error_description=message,
+        response = jsonify(error=code or title, error_description=message,
                            **({"request_id": reference} if reference else {}))
     else:
         response = render_template("error.html", title=title, message=message, status=status, reference=reference)
@@ -56,10 +64,11 @@ def init_app(app: Flask) -> None:
         from idp.extensions import db
 
         g.idp_auth = None  # the page is shown as to a visitor: looking the resident up would fail again
+        load_guard.lift_deadline()
         db.session.rollback()
         return _page(503, _("Temporarily unavailable"),
                      _("The service is temporarily unavailable. Please try again in a minute."),
-                     {"Retry-After": "30"})
+                     {"Retry-After": "30"}, code="temporarily_unavailable")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

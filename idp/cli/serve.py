@@ -30,11 +30,12 @@ class IdpGunicorn(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):
-        from idp import create_app
+        from idp import create_app, load_guard
         from idp.services import delivery_worker
 
         _hide_server_banner()
         app = create_app(self.settings)
+        load_guard.keep_one_thread_free(app, self.options["threads"])
         delivery_worker.start(app)
         return app
 

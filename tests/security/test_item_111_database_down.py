@@ -81,7 +81,9 @@ def test_item_111_database_down_gives_503_and_leaves_no_partial_state(app, clien
     with database_down(app):
         _clean_503(newcomer.post("/register", data={"csrf_token": register_token, "name": "New Resident",
                                                     "email": "new@example.org", "password": NEW_PASSWORD}))
-        _clean_503(exchange(client, client_id, secret, code, verifier2))
+        refused = exchange(client, client_id, secret, code, verifier2)
+        _clean_503(refused)
+        assert refused.get_json()["error"] == "temporarily_unavailable"  # JSON for a department's back end
         _clean_503(client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
                                auth=(client_id, secret)))
         _clean_503(resetter.post(reset_form, data={"csrf_token": reset_token,

@@ -1,7 +1,8 @@
 """A TCP proxy on 127.0.0.1 that injects latency: every chunk the backend (PostgreSQL, Redis) sends
 back reaches the client ``delay`` seconds late, so each round trip costs at least that much more.
-Standard library only (the benchmark uses it too). ``stall()`` makes the backend look frozen: the
-connections stay open and nothing more comes back, until ``resume()``."""
+Standard library only (the benchmark uses it too). ``delay`` may be changed at any time, for the
+connections already open too. ``stall()`` makes the backend look frozen: the connections stay open
+and nothing more comes back, until ``resume()``."""
 from __future__ import annotations
 
 import socket
@@ -48,17 +49,17 @@ class DelayProxy:
             for sock in (client, backend):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sockets += [client, backend]
-            threading.Thread(target=self._pipe, args=(client, backend, 0.0), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(backend, client, self.delay), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(client, backend, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(backend, client, True), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, target: socket.socket, delay: float) -> None:
+    def _pipe(self, source: socket.socket, target: socket.socket, delayed: bool) -> None:
         try:
             while True:
                 chunk = source.recv(65536)
                 if not chunk:
                     break
-                if delay:
-                    time.sleep(delay)
+                if delayed and self.delay:
+                    time.sleep(self.delay)
                 self._flowing.wait()
                 target.sendall(chunk)
         except OSError:

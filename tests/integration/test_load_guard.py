@@ -1,0 +1,74 @@
+"""The load guard (idp/load_guard.py, checklist 115): a request that used up its time budget makes no
+further database call and answers 503 with its transaction rolled back; under ``idp serve`` one
+thread of each worker is kept free, so a request finding every working slot busy answers 503 after a
+short wait while health checks are still answered."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import insert
+
+from idp import load_guard
+from idp.extensions import db
+from idp.models import AuditEvent
+from idp.models.types import utcnow
+from tests.conftest import migrated_app
+
+RELEASE = threading.Event()
+
+
+def _routes(application):
+    @application.get("/test/slow-writer")
+    def slow_writer():
+        db.session.execute(insert(AuditEvent).values(at=utcnow(), event="test.first_write", outcome="success",
+                                                     detail={}))
+        time.sleep(1.2)  # the budget (1 s in these tests) runs out here
+        db.session.execute(insert(AuditEvent).values(at=utcnow(), event="test.second_write", outcome="success",
+                                                     detail={}))
+        db.session.commit()
+        return "both written"
+
+    @application.get("/test/held")
+    def held():
+        RELEASE.wait(30)
+        return "done"
+
+
+@pytest.fixture
+def guarded(tmp_path, smtp_server):
+    with migrated_app(tmp_path, smtp_server.port, _routes) as application:
+        application.config["IDP_SETTINGS"].request_deadline = 1  # below the allowed minimum, to keep tests short
+        yield application
+
+
+def test_a_request_past_its_time_budget_answers_503_and_keeps_nothing(guarded):
+    answer = guarded.test_client().get("/test/slow-writer")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
+    assert "temporarily unavailable" in answer.get_data(as_text=True).lower()
+    with guarded.app_context():  # the first write went with the rolled-back transaction
+        assert db.session.scalar(db.select(db.func.count()).select_from(AuditEvent)
+                                 .where(AuditEvent.event.like("test.%"))) == 0
+    assert guarded.test_client().get("/login").status_code == 200  # the next request has its own budget
+
+
+def test_with_every_working_slot_busy_a_request_answers_503_and_probes_still_answer(guarded):
+    load_guard.keep_one_thread_free(guarded, threads=2)  # as under idp serve --threads 2: one slot
+    RELEASE.clear()
+    answers = []
+    busy = threading.Thread(target=lambda: answers.append(guarded.test_client().get("/test/held").status_code))
+    busy.start()
+    try:
+        deadline = time.monotonic() + 10
+        while guarded.extensions["idp.slots"]._value and time.monotonic() < deadline:  # noqa: SLF001
+            time.sleep(0.01)  # until the held request has the slot
+        shed = guarded.test_client().get("/login")
+        assert shed.status_code == 503 and shed.headers["Retry-After"] == "30"
+        assert guarded.test_client().get("/healthz").status_code == 200
+        assert guarded.test_client().get("/readyz").status_code == 200
+    finally:
+        RELEASE.set()
+        busy.join(30)
+    assert answers == [200]
+    assert guarded.test_client().get("/login").status_code == 200  # the slot came back
