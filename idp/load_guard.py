@@ -5,9 +5,11 @@
   database that answers slowly (each statement well inside its own timeout) then bounds every
   answer's time and frees the worker thread, instead of a sign-in taking minutes.
 - **One thread kept free.** Under ``idp serve`` at most ``threads - 1`` requests of a worker do
-  work at once. A request that finds them all busy waits at most ``QUEUE_WAIT`` seconds for one,
-  then answers 503. The health and metrics endpoints and static files need no slot, so liveness
-  and readiness probes keep being answered while the others wait on a slow database.
+  work at once. A request that finds them all busy waits for one, as in any queue, while they turn
+  over; but when most of them have been at work for ``STUCK_AFTER`` seconds (the database or
+  another backend is slow), or after ``QUEUE_WAIT`` seconds, it answers 503 at once instead. The
+  health and metrics endpoints and static files need no slot, so liveness and readiness probes keep
+  being answered while the other requests wait on a slow database.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from sqlalchemy.engine import Engine
 
 from idp.store import StoreUnavailable
 
-QUEUE_WAIT = 0.5  # seconds a request waits for a free slot: a normal burst clears much sooner
+QUEUE_WAIT = 5.0  # at most, seconds a request waits for a working slot
+STUCK_AFTER = 2.0  # seconds at work after which the slots' holders count as stuck on a backend
 _EXEMPT = ("ops.", "static")  # endpoints that need no slot: probes, metrics, files
 _DEADLINE = "idp_deadline"
 _SLOT = "idp_slot"
@@ -31,7 +34,33 @@ class DeadlineExceeded(StoreUnavailable):
 
 
 class Overloaded(StoreUnavailable):
-    """Every working slot of this worker stayed busy for QUEUE_WAIT seconds."""
+    """Every working slot of this worker is busy, held by requests stuck on a slow backend."""
+
+
+class _Slots:
+    """``size`` working slots, and when each holder took its slot."""
+
+    def __init__(self, size: int):
+        self.free = threading.BoundedSemaphore(size)
+        self.lock = threading.Lock()
+        self.started: dict[int, float] = {}  # thread serving the holding request -> when it took the slot
+
+    def take(self, key: int) -> None:
+        """Take a slot for the request served by thread ``key``, or raise Overloaded (see above)."""
+        give_up = time.monotonic() + QUEUE_WAIT
+        while not self.free.acquire(timeout=0.05):
+            now = time.monotonic()
+            with self.lock:
+                ages = sorted(now - started for started in self.started.values())
+            if now > give_up or (ages and ages[len(ages) // 2] > STUCK_AFTER):
+                raise Overloaded("every working thread is busy")
+        with self.lock:
+            self.started[key] = time.monotonic()
+
+    def give_back(self, key: int) -> None:
+        with self.lock:
+            del self.started[key]
+        self.free.release()
 
 
 def init_app(app: Flask) -> None:
@@ -43,7 +72,7 @@ def init_app(app: Flask) -> None:
 def keep_one_thread_free(app: Flask, threads: int) -> None:
     """Under a server with ``threads`` threads per worker: let at most ``threads - 1`` requests work."""
     if threads > 1:
-        app.extensions["idp.slots"] = threading.BoundedSemaphore(threads - 1)
+        app.extensions["idp.slots"] = _Slots(threads - 1)
 
 
 def lift_deadline() -> None:
@@ -54,8 +83,7 @@ def lift_deadline() -> None:
 def _start_budget() -> None:
     slots = current_app.extensions.get("idp.slots")
     if slots is not None and not (request.endpoint or "").startswith(_EXEMPT):
-        if not slots.acquire(timeout=QUEUE_WAIT):
-            raise Overloaded("every working thread is busy")
+        slots.take(threading.get_ident())
         setattr(g, _SLOT, slots)
     setattr(g, _DEADLINE, time.monotonic() + current_app.config["IDP_SETTINGS"].request_deadline)
 
@@ -63,7 +91,7 @@ def _start_budget() -> None:
 def _release_slot(_exc=None) -> None:
     slots = g.pop(_SLOT, None)
     if slots is not None:
-        slots.release()
+        slots.give_back(threading.get_ident())
 
 
 @event.listens_for(Engine, "before_cursor_execute")

@@ -1,7 +1,7 @@
 """The load guard (idp/load_guard.py, checklist 115): a request that used up its time budget makes no
 further database call and answers 503 with its transaction rolled back; under ``idp serve`` one
-thread of each worker is kept free, so a request finding every working slot busy answers 503 after a
-short wait while health checks are still answered."""
+thread of each worker is kept free: a request waits for a working slot while they turn over, and
+answers 503 once their holders are stuck, while health checks are still answered."""
 from __future__ import annotations
 
 import threading
@@ -53,7 +53,7 @@ def test_a_request_past_its_time_budget_answers_503_and_keeps_nothing(guarded):
     assert guarded.test_client().get("/login").status_code == 200  # the next request has its own budget
 
 
-def test_with_every_working_slot_busy_a_request_answers_503_and_probes_still_answer(guarded):
+def test_with_every_working_slot_stuck_a_request_answers_503_and_probes_still_answer(guarded):
     load_guard.keep_one_thread_free(guarded, threads=2)  # as under idp serve --threads 2: one slot
     RELEASE.clear()
     answers = []
@@ -61,9 +61,9 @@ def test_with_every_working_slot_busy_a_request_answers_503_and_probes_still_ans
     busy.start()
     try:
         deadline = time.monotonic() + 10
-        while guarded.extensions["idp.slots"]._value and time.monotonic() < deadline:  # noqa: SLF001
+        while not guarded.extensions["idp.slots"].started and time.monotonic() < deadline:
             time.sleep(0.01)  # until the held request has the slot
-        shed = guarded.test_client().get("/login")
+        shed = guarded.test_client().get("/login")  # refused once the holder counts as stuck
         assert shed.status_code == 503 and shed.headers["Retry-After"] == "30"
         assert guarded.test_client().get("/healthz").status_code == 200
         assert guarded.test_client().get("/readyz").status_code == 200
@@ -72,3 +72,18 @@ def test_with_every_working_slot_busy_a_request_answers_503_and_probes_still_ans
         busy.join(30)
     assert answers == [200]
     assert guarded.test_client().get("/login").status_code == 200  # the slot came back
+
+
+def test_a_burst_of_quick_requests_waits_for_the_slots_instead_of_being_refused(guarded):
+    load_guard.keep_one_thread_free(guarded, threads=3)  # two working slots for twelve at once
+    answers = []
+
+    def visit():
+        answers.append(guarded.test_client().get("/login").status_code)
+
+    visitors = [threading.Thread(target=visit) for _ in range(12)]
+    for visitor in visitors:
+        visitor.start()
+    for visitor in visitors:
+        visitor.join(60)
+    assert answers == [200] * 12
