@@ -355,6 +355,14 @@ class AccessTokenValidator(BearerTokenValidator):
 class Server(AuthorizationServer):
     """Authlib's authorization server, with error descriptions that never echo the request."""
 
+    def authenticate_client(self, request, methods, endpoint="token"):
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as exc:
+            # Authlib lists the methods it tried (a Python list); say only what failed.
+            exc.description = "client authentication failed"
+            raise
+
     def get_authorization_grant(self, request):
         try:
             return super().get_authorization_grant(request)

@@ -97,3 +97,16 @@ def test_item_98_client_errors_carry_no_reference_or_detail(app, client):
     assert response.status_code == 400
     assert "Reference for the help desk" not in response.get_data(as_text=True)
     _assert_common(response)
+
+
+@pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
+def test_item_98_a_failed_client_authentication_says_only_that(app, client, path):
+    import base64
+
+    client_id, _ = make_client(app)
+    wrong = base64.b64encode(f"{client_id}:not-the-secret".encode()).decode()
+    response = client.post(path, data={"grant_type": "client_credentials", "token": "x"},
+                           headers={"Authorization": "Basic " + wrong})
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "invalid_client", "error_description": "client authentication failed"}
+    assert "client_secret_basic" not in response.headers["WWW-Authenticate"]  # no list of what was tried
