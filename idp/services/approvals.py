@@ -5,14 +5,16 @@ who asked, within APPROVAL_HOURS of its approval. Every step is audited."""
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+from flask import current_app, render_template
 from flask_babel import gettext as _
-from sqlalchemy import update
+from sqlalchemy import String, cast, update
 
 from idp.extensions import db
 from idp.models import ApprovalRequest, User
 from idp.models.types import utcnow
-from idp.services import DomainError, audit, support
+from idp.services import DomainError, audit, mail_queue, support
 
 APPROVAL_HOURS = 24
 AUDIT_EXPORT, MFA_RESET = "audit_export", "mfa_reset"
@@ -32,7 +34,25 @@ def _ask(kind: str, actor: User, reason: str, *, target: User | None = None, det
     db.session.commit()
     audit.record("approval.requested", actor_id=actor.id, user_id=request.target_user_id, ip_address=ip,
                  kind=kind, request=request.id, reason=why, **request.detail)
+    _tell_approvers(request, actor, target)
     return request
+
+
+def _tell_approvers(request: ApprovalRequest, actor: User, target: User | None) -> None:
+    """Mail every administrator who may decide ``request`` that it waits (in English, like the
+    console; the reason stays in the console). Staff are few: the roles column is scanned as text."""
+    approvers = db.session.scalars(db.select(User).where(
+        cast(User.roles, String).like(f'%"{support.ADMINISTRATOR}"%'), User.status == "active",
+        User.id != actor.id, User.id != (request.target_user_id or 0)))
+    settings = current_app.config["IDP_SETTINGS"]
+    console = (f"{urlsplit(settings.issuer).scheme}://{settings.admin_host}" if settings.admin_host
+               else settings.issuer) + "/admin/approvals"
+    what = (f"a reset of the second factors of {target.email}" if request.kind == MFA_RESET
+            else "an export of the audit log")
+    for approver in approvers:
+        body = render_template("admin/approval_waiting.txt", approver=approver, requester=actor, what=what,
+                               link=console, hours=APPROVAL_HOURS)
+        mail_queue.enqueue(approver.email, "eCitizen Passport: a request waits for your approval", body)
 
 
 def ask_mfa_reset(actor: User, target: User, reason: str, *, ip: str = "") -> ApprovalRequest:

@@ -146,3 +146,16 @@ def test_item_78_asking_needs_a_reason(app):
         http.post("/admin/audit/exports", data={"csrf_token": token, "reason": reason})
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(ApprovalRequest)) == 0
+
+
+def test_item_78_the_other_administrators_are_mailed_that_a_request_waits(app, smtp_server):
+    second, _ = staff_client(app, email="second@capetown.gov.za", roles=("administrator",))
+    staff_client(app, email="support@capetown.gov.za", roles=("support",))
+    http, _ = _admin(app)
+    smtp_server.clear()
+    ask_for_export(app, http, {"event": "signin.failure"}, reason="Quarterly access review, ticket AR-9")
+    mail = smtp_server.wait_for("second@capetown.gov.za", subject_contains="waits for your approval")
+    text = mail.get_payload(decode=True).decode() if not mail.is_multipart() else mail.as_string()
+    assert "an export of the audit log" in text and "http://localhost/admin/approvals" in text
+    assert "AR-9" not in text  # the reason stays in the console
+    assert {m["To"] for m in smtp_server.messages} == {"second@capetown.gov.za"}  # not the asker, not support
