@@ -13,6 +13,7 @@ from idp.extensions import db
 from idp.models import AuditEvent
 from idp.models.types import utcnow
 from idp.observability import count_event, request_id
+from idp.store import StoreUnavailable
 
 log = logging.getLogger("idp.audit")
 _INSERT = insert(AuditEvent.__table__)  # built once: values come as parameters
@@ -37,9 +38,10 @@ def record(event: str, *, outcome: str = "success", user_id: int | None = None,
             ip_address=ip_address, detail=clean))
         if commit:
             db.session.commit()
-    except SQLAlchemyError:
-        # The trail is down: the request fails (the caller's work is refused or rolled back), and the
-        # event itself still reaches the log, never dropped in silence (checklist 115).
+    except (SQLAlchemyError, StoreUnavailable):
+        # The trail is down or the request's time budget ran out: the request fails (the caller's
+        # work is refused or rolled back), and the event itself still reaches the log, never dropped
+        # in silence (checklist 115).
         log.error("audit event=%s outcome=%s user=%s client=%s ip=%s NOT STORED: the audit trail refused it "
                   "or did not answer", event, outcome, user_id, client_id, ip_address)
         count_event(NOT_STORED, "error")

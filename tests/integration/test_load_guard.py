@@ -30,6 +30,14 @@ def _routes(application):
         db.session.commit()
         return "both written"
 
+    @application.get("/test/slow-then-audited")
+    def slow_then_audited():
+        time.sleep(1.2)
+        from idp.services import audit
+
+        audit.record("test.after_the_budget")
+        return "recorded"
+
     @application.get("/test/held")
     def held():
         RELEASE.wait(30)
@@ -87,3 +95,11 @@ def test_a_burst_of_quick_requests_waits_for_the_slots_instead_of_being_refused(
     for visitor in visitors:
         visitor.join(60)
     assert answers == [200] * 12
+
+
+def test_an_audit_event_cut_off_by_the_budget_is_logged_not_lost(guarded, caplog):
+    with caplog.at_level("ERROR", logger="idp.audit"):
+        answer = guarded.test_client().get("/test/slow-then-audited")
+    assert answer.status_code == 503
+    assert any("event=test.after_the_budget" in r.getMessage() and "NOT STORED" in r.getMessage()
+               for r in caplog.records)
