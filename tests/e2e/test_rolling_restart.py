@@ -8,8 +8,6 @@ transactions live in Redis and PostgreSQL, not in a worker's memory. The old wor
 exit by themselves; none is killed."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import re
@@ -28,6 +26,7 @@ import requests
 
 from tests.support.bot_challenge import answered
 from tests.support.databases import postgres_admin_url, redis_url
+from tests.support.oidc import pkce_pair
 from tests.support.server import IdpServer
 
 pytestmark = pytest.mark.e2e
@@ -191,8 +190,7 @@ def keep_signing_in(base: str, n: int, stop: threading.Event, tally: Tally) -> N
 # --- an authorization with PKCE -------------------------------------------------------------------
 
 def _authorization(client_id: str) -> tuple[dict, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    verifier, challenge = pkce_pair()
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": "openid email",
               "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
               "code_challenge_method": "S256"}
