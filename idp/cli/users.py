@@ -53,12 +53,17 @@ def grant_role(email: str, role: str) -> None:
 @click.option("--incident", required=True,
               help="What happened, in a few plain sentences: quoted in every resident's notice.")
 @click.option("--reason", required=True, help="Why (kept in the audit trail), e.g. the incident number.")
+@click.option("--authenticator-apps", is_flag=True,
+              help="Also delete their authenticator-app secrets (when those, or the key that seals them, may "
+                   "have leaked); the notice asks them to set the app up again.")
 @click.option("--dry-run", is_flag=True, help="Only count the residents it would reset.")
 @with_appcontext
-def force_reset(everyone: bool, emails: tuple[str, ...], incident: str, reason: str, dry_run: bool) -> None:
-    """Breach response (POPIA s22): switch off the passwords of the affected residents, end their
-    sessions and tokens, mail each the notice (what happened, what it may mean, what was done, what
-    to do) and print a draft of the report to the Information Regulator."""
+def force_reset(everyone: bool, emails: tuple[str, ...], incident: str, reason: str, authenticator_apps: bool,
+                dry_run: bool) -> None:
+    """Breach response (POPIA s22): switch off the passwords of the affected residents (and with
+    --authenticator-apps their authenticator-app secrets), end their sessions and tokens, mail each
+    the notice (what happened, what it may mean, what was done, what to do) and print a draft of the
+    report to the Information Regulator."""
     if everyone == bool(emails):
         raise click.UsageError("give either --all or one or more --email")
     try:
@@ -66,9 +71,11 @@ def force_reset(everyone: bool, emails: tuple[str, ...], incident: str, reason: 
         if dry_run:
             click.echo(f"would reset {len(user_ids)} residents")
             return
-        outcome = breach.force_reset(user_ids, incident=incident, reason=reason)
+        outcome = breach.force_reset(user_ids, incident=incident, reason=reason, authenticator_apps=authenticator_apps)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"passwords switched off and notices queued for {outcome.residents} residents")
+    if authenticator_apps:
+        click.echo(f"authenticator-app secrets deleted: {outcome.authenticator_apps}")
     click.echo()
     click.echo(breach.regulator_draft(outcome, incident))

@@ -3,8 +3,9 @@ server secret (a leaked database snapshot): the documented runbook names the Reg
 resident notice contents and the 24-hour target, and its containment commands really work: an
 emergency key rotation makes every token the leaked key signed unverifiable at once while the
 service keeps issuing; a secret rotation keeps data at rest readable. Bulk forced credential resets
-and notices: ``idp users force-reset`` switches off passwords, ends sessions and tokens, mails each
-resident the s22 notice and drafts the Regulator's report."""
+and notices: ``idp users force-reset`` switches off passwords (and, asked to, authenticator-app
+secrets), ends sessions and tokens, mails each resident the s22 notice and drafts the Regulator's
+report."""
 from __future__ import annotations
 
 import re
@@ -103,3 +104,28 @@ def test_item_109_forced_reset_of_named_residents_checks_every_address_first(app
                                                "--incident", " ", "--reason", "x"])
     assert empty.exit_code == 1 and "describe the incident" in empty.output
     assert login(app.test_client()).status_code == 303
+
+
+def test_item_109_a_forced_reset_can_also_take_away_authenticator_apps(app, smtp_server):
+    from idp.models import TotpCredential
+    from idp.models.types import utcnow
+    from idp.services import totp
+
+    with_app = make_user(app, email="amara@example.org", password=PASSWORD)
+    make_user(app, email="thabo@example.org", password=PASSWORD, name="Thabo Nkosi")
+    with app.app_context():
+        totp.begin_enrolment(db.session.get(User, with_app))
+        db.session.scalar(db.select(TotpCredential)).confirmed_at = utcnow()
+        db.session.commit()
+    result = _force_reset(app, "--all", "--authenticator-apps")
+    assert result.exit_code == 0, result.output
+    assert "authenticator-app secrets deleted: 1" in result.output
+    assert "1 authenticator-app secrets deleted" in result.output  # in the Regulator's draft too
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(TotpCredential)) == 0
+        event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.event == "breach.forced_reset"))
+        assert event.detail["authenticator_apps"] == 1
+    told = body_of(smtp_server.wait_for("amara@example.org", subject_contains="new eCitizen Passport password"))
+    assert "removed your authenticator app" in told
+    untouched = body_of(smtp_server.wait_for("thabo@example.org", subject_contains="new eCitizen Passport password"))
+    assert "authenticator app" not in untouched  # nothing to set up again for a resident without one
