@@ -69,15 +69,20 @@ def verification_link_valid(raw: str) -> bool:
     return links.peek(raw, links.VERIFY_EMAIL) is not None
 
 
-def needs_password(raw: str, known_accounts: Collection[int]) -> bool:
-    """Whether whoever opened this verification link must also give the account's password: the
-    account has one, and this browser neither registered it nor is signed in to it
-    (``known_accounts``). Checklist 35: someone who registered another person's address must not
-    keep the account once its owner confirms the address; the owner, not knowing the password,
-    chooses a new one through a reset link instead, which discards what was set before."""
+def _password_holder(raw: str, known_accounts: Collection[int]) -> User | None:
+    """The account whose password whoever opened this verification link must also give: it has one,
+    and this browser neither registered it nor is signed in to it (``known_accounts``); else None."""
     token = links.peek(raw, links.VERIFY_EMAIL)
     user = db.session.get(User, token.user_id) if token else None
-    return user is not None and user.password_hash is not None and user.id not in known_accounts
+    return user if user is not None and user.password_hash is not None and user.id not in known_accounts else None
+
+
+def needs_password(raw: str, known_accounts: Collection[int]) -> bool:
+    """Whether whoever opened this verification link must also give the account's password.
+    Checklist 35: someone who registered another person's address must not keep the account once
+    its owner confirms the address; the owner, not knowing the password, chooses a new one through
+    a reset link instead, which discards what was set before."""
+    return _password_holder(raw, known_accounts) is not None
 
 
 def verify_email(raw: str, *, ip: str = "", password: str | None = None,
@@ -85,11 +90,11 @@ def verify_email(raw: str, *, ip: str = "", password: str | None = None,
     """Use a verification link, with the account's password when :func:`needs_password`. Raises
     DomainError: 'invalid_link' when the link is not valid, 'bad_password' (the link stays valid)
     or 'throttled' (the sign-in limiter of the account)."""
-    if needs_password(raw, known_accounts):
-        token = links.peek(raw, links.VERIFY_EMAIL)
-        outcome = signin.verify_current_password(db.session.get(User, token.user_id), password or "", ip=ip)
+    holder = _password_holder(raw, known_accounts)
+    if holder is not None:
+        outcome = signin.verify_current_password(holder, password or "", ip=ip)
         if outcome != "ok":
-            audit.record("email.verified", outcome="failure", user_id=token.user_id, ip_address=ip, reason=outcome)
+            audit.record("email.verified", outcome="failure", user_id=holder.id, ip_address=ip, reason=outcome)
             if outcome == "throttled":
                 raise Throttled("throttled", _("Too many attempts. Try again in %(n)d minutes.", n=signin.retry_minutes()),
                                 retry_after=signin.retry_minutes() * 60)

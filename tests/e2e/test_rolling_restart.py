@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 
+from tests.conftest import csrf_token
 from tests.support.bot_challenge import answered
 from tests.support.databases import postgres_admin_url, redis_url
 from tests.support.oidc import pkce_pair
@@ -33,7 +34,6 @@ pytestmark = pytest.mark.e2e
 
 REDIRECT = "https://billing.example.gov.za/cb"
 NEXT = "/account/"
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 CONSENT_FORM = re.compile(r'<form method="post" action="([^"]+)">(?:(?!</form>).)*?name="decision"', re.S)
 LOAD_THREADS = 4
 AFTER_SWITCH = 3  # sign-ins each load thread still makes once the new workers have taken over
@@ -137,7 +137,7 @@ def _hidden(html: str, name: str) -> str:
 
 def _login_form(page: requests.Response, email: str, password: str) -> dict:
     _expect(page.status_code == 200, f"GET /login -> {page.status_code}")
-    return {"csrf_token": CSRF.search(page.text).group(1), "next": _hidden(page.text, "next"),
+    return {"csrf_token": csrf_token(page.text), "next": _hidden(page.text, "next"),
             "email": email, "password": password, **answered(page.text)}
 
 
@@ -203,7 +203,7 @@ def _consent_page(browser: Browser, response: requests.Response) -> tuple[str, d
     page = browser.send("GET", response.headers["Location"])
     assert page.status_code == 200 and 'name="decision"' in page.text, (page.status_code, page.text[:300])
     form = CONSENT_FORM.search(page.text)  # not the page's other forms (sign out, language)
-    return unescape(form.group(1)), {"csrf_token": CSRF.search(form.group(0)).group(1), "decision": "allow"}
+    return unescape(form.group(1)), {"csrf_token": csrf_token(form.group(0)), "decision": "allow"}
 
 
 def _redeem(base: str, created: dict, params: dict, verifier: str, response: requests.Response,
